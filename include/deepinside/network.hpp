@@ -1,0 +1,97 @@
+#pragma once
+/// The compiled network: a graph compiled on oneDNN for one input shape. Forward runs once; backward
+/// runs as often as asked, under a rule, for one or many targets, batching them in one pass.
+#include <deepinside/graph.hpp>
+#include <deepinside/tensor.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace deepinside {
+
+/// How a backward pass treats nonlinearities (the paper's section 4). Every other op runs its exact
+/// backward under all three.
+enum class backward_rule {
+    gradient,  ///< exact derivative: ReLU passes R where its input X > 0
+    deconvnet, ///< Zeiler & Fergus: ReLU passes relu(R), ignoring the forward input
+    guided,    ///< Springenberg et al.: ReLU passes R where R > 0 and X > 0
+};
+
+/// What deconvnet and guided do at a nonlinearity other than ReLU, where they have no agreed
+/// definition (ReLU6, LeakyReLU, ELU, SELU, sigmoid, tanh).
+enum class nonrelu_policy {
+    refuse,   ///< throw unsupported_error naming the layer (the default)
+    gradient, ///< the user's explicit choice: apply the exact derivative there
+};
+
+const char* to_string(backward_rule r);
+backward_rule parse_backward_rule(const std::string& name); ///< throws input_error
+
+struct engine_options {
+    int threads = 0; ///< 0: OMP_NUM_THREADS, or all cores
+    nonrelu_policy nonrelu = nonrelu_policy::refuse;
+};
+
+/// The "visualised neuron activity f" a backward pass starts from.
+struct target {
+    enum class kind {
+        class_score, ///< one element of the class-score tensor (the logits before a final softmax)
+        neuron,      ///< one element of `tensor`: channel `index`, at `unit` (y, x) or the single unit
+        channel_sum, ///< the sum of channel `index` of `tensor`
+        channel_max, ///< the largest unit of channel `index` of `tensor` (chosen per image)
+        tensor_sum,  ///< the sum of the whole `tensor`
+    };
+    kind what = kind::class_score;
+    /// Tensor name; "" means the class-score tensor (see network::score_tensor()).
+    std::string tensor;
+    /// Class or channel per image: one value for every image, or one per image of the batch.
+    std::vector<int64_t> index;
+    /// For `neuron` on a 4-D tensor: (y, x).
+    std::vector<int64_t> unit;
+};
+
+struct backward_request {
+    target what;
+    backward_rule rule = backward_rule::gradient;
+};
+
+class network {
+public:
+    /// Compiles `g` for `input_shape` (NCHW with its batch). All primitives are created here.
+    /// `probability`: differentiate the softmax output rather than the logits before it.
+    network(const graph& g, const shape_t& input_shape, const engine_options& options = {});
+    ~network();
+    network(const network&) = delete;
+    network& operator=(const network&) = delete;
+
+    const shape_t& input_shape() const;
+    const std::string& input_name() const;
+    /// Activation tensors in topological order (the input first), and their shapes.
+    const std::vector<std::string>& tensor_names() const;
+    shape_t shape_of(const std::string& tensor_name) const;
+    /// The graph's first output.
+    const std::string& output_tensor() const;
+    /// The class-score tensor: the input of a final Softmax/LogSoftmax, else the first output.
+    const std::string& score_tensor() const;
+    /// The graph's output (the probabilities) when the graph ends in a softmax, else score_tensor().
+    const std::string& probability_tensor() const;
+
+    /// Runs the forward pass; returns the graph's outputs in order.
+    std::vector<tensor> forward(const tensor& input);
+    /// An activation of the last forward pass, in C order.
+    tensor read(const std::string& tensor_name) const;
+
+    /// Compiles the backward plan for `requests` targets at once (done lazily otherwise).
+    void prepare_backward(size_t requests, const std::string& wrt = "");
+    /// For each request, the signal at `wrt` ("" is the input): shape [N, ...] as that tensor.
+    /// All requests run as one batched backward pass over the saved forward state.
+    std::vector<tensor> backward(const std::vector<backward_request>& requests, const std::string& wrt = "");
+
+    struct impl;
+
+private:
+    std::unique_ptr<impl> impl_;
+};
+
+} // namespace deepinside
