@@ -1,0 +1,118 @@
+#include "io/files.hpp"
+
+#include <deepinside/errors.hpp>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace deepinside::io_detail {
+
+namespace {
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+} // namespace
+
+atomic_file::atomic_file(std::string path) : path_(std::move(path)) {
+    if (path_.empty()) throw io_error("cannot write a file with an empty path");
+    // open() with mode 0666 lets the umask decide the final permissions, as for a plain fopen();
+    // O_EXCL and a random suffix keep concurrent writers of the same destination apart.
+    std::random_device entropy;
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        temp_path_ = fmt::format("{}.tmp-{:08x}{:08x}", path_, entropy(), entropy());
+        fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd_ >= 0) return;
+        if (errno != EEXIST) break;
+    }
+    const int err = errno;
+    throw io_error(fmt::format("{}: cannot create file: {}", path_, errno_text(err)));
+}
+
+atomic_file::~atomic_file() {
+    if (!committed_) discard();
+}
+
+void atomic_file::discard() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
+}
+
+void atomic_file::write(const void* data, size_t size) {
+    if (fd_ < 0) throw io_error(fmt::format("{}: write after the file was closed", path_));
+    const auto* src = static_cast<const unsigned char*>(data);
+    while (size > 0) {
+        const ssize_t n = ::write(fd_, src, size);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            const int err = errno;
+            throw io_error(fmt::format("{}: cannot write: {}", path_, errno_text(err)));
+        }
+        src += n;
+        size -= static_cast<size_t>(n);
+    }
+}
+
+void atomic_file::commit() {
+    if (fd_ < 0) throw io_error(fmt::format("{}: commit after the file was closed", path_));
+    // fsync before rename: otherwise a crash can leave the new name pointing at an empty file.
+    if (::fsync(fd_) != 0) {
+        const int err = errno;
+        throw io_error(fmt::format("{}: cannot flush to disk: {}", path_, errno_text(err)));
+    }
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) {
+        const int err = errno;
+        throw io_error(fmt::format("{}: cannot close: {}", path_, errno_text(err)));
+    }
+    if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+        const int err = errno;
+        throw io_error(fmt::format("{}: cannot rename the temporary file into place: {}", path_, errno_text(err)));
+    }
+    committed_ = true;
+}
+
+std::vector<uint8_t> read_file_bytes(const std::string& path, int64_t max_bytes) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        const int err = errno;
+        throw io_error(fmt::format("{}: cannot open: {}", path, errno_text(err)));
+    }
+    struct fd_closer {
+        int fd;
+        ~fd_closer() { ::close(fd); }
+    } closer{fd};
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        const int err = errno;
+        throw io_error(fmt::format("{}: cannot stat: {}", path, errno_text(err)));
+    }
+    if (!S_ISREG(st.st_mode)) throw io_error(fmt::format("{}: not a regular file", path));
+    if (st.st_size > max_bytes)
+        throw input_error(fmt::format("{}: file is {} bytes, above the limit of {}", path, st.st_size, max_bytes));
+    std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
+    size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            const int err = errno;
+            throw io_error(fmt::format("{}: cannot read: {}", path, errno_text(err)));
+        }
+        if (n == 0) break; // the file shrank while we read it: decoders will see it as truncated
+        done += static_cast<size_t>(n);
+    }
+    bytes.resize(done);
+    return bytes;
+}
+
+} // namespace deepinside::io_detail

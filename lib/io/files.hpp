@@ -1,0 +1,39 @@
+#pragma once
+// File helpers shared by the readers and writers of lib/io: atomic writes and bounded reads.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace deepinside::io_detail {
+
+/// A file written under a temporary name in its destination folder and renamed into place by
+/// commit(); if commit() is never reached the temporary file is removed, so readers never see a
+/// half-written output.
+class atomic_file {
+public:
+    /// Creates the temporary file next to `path`. Throws io_error naming `path` on failure.
+    explicit atomic_file(std::string path);
+    ~atomic_file();
+    atomic_file(const atomic_file&) = delete;
+    atomic_file& operator=(const atomic_file&) = delete;
+
+    /// Appends `size` bytes. Throws io_error naming the destination path.
+    void write(const void* data, size_t size);
+    /// Flushes to disk and renames over the destination. Throws io_error.
+    void commit();
+
+private:
+    void discard() noexcept;
+
+    std::string path_;
+    std::string temp_path_;
+    int fd_ = -1;
+    bool committed_ = false;
+};
+
+/// Reads a whole file. Throws input_error when it is larger than `max_bytes` (checked before
+/// reading) and io_error when it cannot be opened or read.
+std::vector<uint8_t> read_file_bytes(const std::string& path, int64_t max_bytes);
+
+} // namespace deepinside::io_detail

@@ -1,0 +1,106 @@
+#pragma once
+// Helpers shared by the io tests: a scratch folder, raw file access and an optional Python.
+#include <deepinside/errors.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace io_test {
+
+namespace fs = std::filesystem;
+
+/// A fresh folder under the system temp folder, removed with everything in it.
+class scratch_dir {
+public:
+    scratch_dir() {
+        std::string pattern = (fs::temp_directory_path() / "deepinside-io-XXXXXX").string();
+        if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+        path_ = pattern;
+    }
+    ~scratch_dir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    scratch_dir(const scratch_dir&) = delete;
+    scratch_dir& operator=(const scratch_dir&) = delete;
+
+    std::string file(const std::string& name) const { return (path_ / name).string(); }
+    const fs::path& path() const { return path_; }
+    /// Names of the entries in the folder, sorted.
+    std::vector<std::string> entries() const {
+        std::vector<std::string> names;
+        for (const auto& e : fs::directory_iterator(path_)) names.push_back(e.path().filename().string());
+        std::sort(names.begin(), names.end());
+        return names;
+    }
+
+private:
+    fs::path path_;
+};
+
+inline std::vector<uint8_t> read_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+inline std::string python() {
+    const char* p = std::getenv("DEEPINSIDE_PYTHON");
+    return p && *p ? p : "/usr/bin/python3";
+}
+
+/// True when Python can import every module of `modules` (space-separated).
+inline bool python_has(const std::string& modules) {
+    std::string imports;
+    for (size_t start = 0; start < modules.size();) {
+        size_t end = modules.find(' ', start);
+        if (end == std::string::npos) end = modules.size();
+        if (end > start) imports += "import " + modules.substr(start, end - start) + ";";
+        start = end + 1;
+    }
+    const std::string cmd = python() + " -c '" + imports + "' >/dev/null 2>&1";
+    return std::system(cmd.c_str()) == 0;
+}
+
+/// Runs `script` with Python from `dir`; returns true on exit status 0.
+inline bool run_python(const scratch_dir& dir, const std::string& script) {
+    const std::string script_path = dir.file("script.py");
+    {
+        std::ofstream out(script_path);
+        out << script;
+    }
+    const std::string cmd = "cd '" + dir.path().string() + "' && " + python() + " " + script_path;
+    return std::system(cmd.c_str()) == 0;
+}
+
+/// Checks that `fn` throws exactly `E` with a one-line message containing every fragment.
+template <class E, class F>
+void check_throws(F&& fn, const std::vector<std::string>& fragments) {
+    try {
+        fn();
+        BOOST_ERROR("no exception thrown; expected one mentioning " << (fragments.empty() ? "" : fragments[0]));
+    } catch (const E& e) {
+        const std::string message = e.what();
+        BOOST_TEST_MESSAGE("message: " << message);
+        BOOST_CHECK_MESSAGE(message.find('\n') == std::string::npos, "message is not one line: " << message);
+        for (const std::string& f : fragments)
+            BOOST_CHECK_MESSAGE(message.find(f) != std::string::npos, "message '" << message << "' lacks '" << f << "'");
+    } catch (const std::exception& e) {
+        BOOST_ERROR("wrong exception type: " << e.what());
+    }
+}
+
+} // namespace io_test
