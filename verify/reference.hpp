@@ -1,0 +1,74 @@
+#pragma once
+/// The independent reference: a plain double-precision interpreter of `deepinside::graph`, forward
+/// and backward, written without oneDNN so that it can certify the fast engine. Every op follows the
+/// ONNX operator specification for the opsets the graph declares; speed is not a goal.
+#include <deepinside/graph.hpp>
+#include <deepinside/network.hpp>
+#include <deepinside/tensor.hpp>
+
+#include <cstddef>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace deepinside::verify {
+
+/// A double tensor in C order; `data` holds element_count(shape) values (a scalar has shape {}).
+struct dtensor {
+    shape_t shape;
+    std::vector<double> data;
+
+    dtensor() = default;
+    /// Zero-filled tensor of `s`.
+    explicit dtensor(shape_t s);
+    /// Throws input_error when `d` does not hold element_count(s) values.
+    dtensor(shape_t s, std::vector<double> d);
+    int64_t size() const { return static_cast<int64_t>(data.size()); }
+};
+
+dtensor to_double(const tensor& src);
+/// Rounds every value to the nearest float.
+tensor to_float(const dtensor& src);
+
+/// The reference interpreter of one graph. Holds a copy of the graph; immutable after construction,
+/// so one instance may serve several threads.
+class reference_network {
+public:
+    /// Checks that the graph has exactly one real input, that every node is an op of the default
+    /// ONNX domain the reference knows, and that every input that depends on the network input is one
+    /// the reference can differentiate. Throws unsupported_error / model_error naming the node.
+    explicit reference_network(const graph& g);
+
+    /// Name of the graph's (only) input.
+    const std::string& input_name() const;
+    /// The graph's first output.
+    const std::string& output_tensor() const;
+    /// The input of a final Softmax/LogSoftmax (the class scores), else the first output.
+    const std::string& score_tensor() const;
+
+    /// Runs every node on `input` (any shape the graph accepts; declared shapes are not trusted) and
+    /// returns every activation by name: the input, every node output (and so the graph's outputs).
+    /// Constants are not included.
+    std::map<std::string, dtensor> forward(const dtensor& input) const;
+
+    /// Propagates `seed` = d f / d `from` (same shape as that activation) backwards through the nodes
+    /// between `from` and `wrt` under `rule`, summing over fan-out, and returns the signal at `wrt`
+    /// ("" = the network input), shaped like that activation. `activations` must come from forward().
+    /// A `wrt` that `from` does not depend on yields zeros. Under deconvnet/guided, a nonlinearity
+    /// other than ReLU throws unsupported_error naming the node when `policy` is refuse.
+    dtensor backward(const std::map<std::string, dtensor>& activations, const std::string& from, const dtensor& seed,
+                     backward_rule rule, nonrelu_policy policy = nonrelu_policy::refuse,
+                     const std::string& wrt = "") const;
+
+private:
+    graph graph_;
+    std::map<std::string, dtensor> constants_; ///< the graph's constants in double (ints converted exactly)
+    std::string score_tensor_;
+};
+
+/// Central difference of f(x) = <seed, activation `from`>(x) along input coordinate `coordinate`:
+/// (f(x + h e_i) - f(x - h e_i)) / 2h. Used to certify gradients of whole graphs.
+double finite_difference(const reference_network& net, const dtensor& input, const std::string& from,
+                         const dtensor& seed, size_t coordinate, double h);
+
+} // namespace deepinside::verify
