@@ -1,0 +1,147 @@
+#pragma once
+// Test helpers: build small deepinside::graph objects in C++ and check backward passes of the
+// reference against central finite differences.
+#include "reference.hpp"
+
+#include <deepinside/graph.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace deepinside::verify::testing {
+
+inline attribute attr_int(int64_t v) { return v; }
+inline attribute attr_float(double v) { return static_cast<float>(v); }
+inline attribute attr_ints(std::vector<int64_t> v) { return v; }
+inline attribute attr_string(std::string v) { return v; }
+
+/// A one-input graph under construction; nodes are appended in topological order.
+class graph_builder {
+public:
+    explicit graph_builder(const shape_t& input_shape, int64_t opset = 13, const std::string& input = "x") {
+        g_.source = "test graph";
+        g_.opset = opset;
+        g_.inputs.push_back({input, input_shape});
+        opset_ = opset;
+    }
+    /// A float constant (initializer).
+    std::string constant(const std::string& name, const shape_t& shape, const std::vector<double>& values) {
+        deepinside::constant c;
+        c.shape = shape;
+        c.floats.assign(values.begin(), values.end());
+        BOOST_REQUIRE_EQUAL(static_cast<int64_t>(values.size()), element_count(shape));
+        g_.constants[name] = c;
+        return name;
+    }
+    /// A 1-D int64 constant (shapes, axes, pads).
+    std::string int_constant(const std::string& name, const std::vector<int64_t>& values) {
+        deepinside::constant c;
+        c.shape = {static_cast<int64_t>(values.size())};
+        c.is_int = true;
+        c.ints = values;
+        g_.constants[name] = c;
+        return name;
+    }
+    /// Appends a node computing `output`; returns `output`.
+    std::string add(const std::string& op_type, const std::vector<std::string>& inputs, const std::string& output,
+                    const std::map<std::string, attribute>& attributes = {}, int64_t opset = 0) {
+        node n;
+        n.name = output + "_node";
+        n.op_type = op_type;
+        n.opset = opset ? opset : opset_;
+        n.inputs = inputs;
+        n.outputs = {output};
+        n.attributes = attributes;
+        g_.nodes.push_back(n);
+        return output;
+    }
+    graph finish(const std::vector<std::string>& outputs) {
+        graph g = g_;
+        for (const auto& o : outputs) g.outputs.push_back({o, {}});
+        return g;
+    }
+    graph finish(const std::string& output) { return finish(std::vector<std::string>{output}); }
+
+private:
+    graph g_;
+    int64_t opset_ = 13;
+};
+
+/// Uniform values in [lo, hi).
+inline dtensor random_tensor(std::mt19937& rng, const shape_t& shape, double lo = -1, double hi = 1) {
+    dtensor t(shape);
+    std::uniform_real_distribution<double> u(lo, hi);
+    for (double& v : t.data) v = u(rng);
+    return t;
+}
+
+/// Values with magnitude in [0.1, 1] and random sign: away from the kinks of ReLU-like functions at 0.
+inline dtensor random_away_from_zero(std::mt19937& rng, const shape_t& shape) {
+    dtensor t = random_tensor(rng, shape, 0.1, 1.0);
+    std::bernoulli_distribution sign(0.5);
+    for (double& v : t.data)
+        if (sign(rng)) v = -v;
+    return t;
+}
+
+/// Distinct values (a random permutation of a grid with spacing 1/size), so max pooling has no ties
+/// and finite steps of 1e-6 never reorder them.
+inline dtensor random_distinct(std::mt19937& rng, const shape_t& shape) {
+    dtensor t(shape);
+    for (size_t i = 0; i < t.data.size(); ++i) t.data[i] = -1.0 + 2.0 * static_cast<double>(i) / t.data.size();
+    std::shuffle(t.data.begin(), t.data.end(), rng);
+    return t;
+}
+
+inline double dot(const dtensor& a, const dtensor& b) {
+    double s = 0;
+    for (size_t i = 0; i < a.data.size(); ++i) s += a.data[i] * b.data[i];
+    return s;
+}
+
+/// Compares the reference's gradient of f = <seed, output> (seed random) with central differences at
+/// `x`, on up to `max_coordinates` input coordinates.
+///
+/// Tolerance: the central difference has truncation error O(h^2 |f'''|) and roundoff error
+/// O(eps |f| / h). With h = 1e-6 * max(1, |x_i|), eps = 2.2e-16 and |f|, |f'''| of order 1..100 for
+/// these small graphs, both are below ~1e-8, so 1e-6 relative (to 1 + |gradient|) leaves two orders of
+/// margin while still catching any wrong term (which shows up at the 1e-2..1 level).
+inline void check_gradient(const graph& g, const dtensor& x, std::mt19937& rng, size_t max_coordinates = 400,
+                           double tolerance = 1e-6) {
+    const reference_network net(g);
+    const auto acts = net.forward(x);
+    const std::string& out = g.outputs.at(0).name;
+    const dtensor seed = random_tensor(rng, acts.at(out).shape);
+    const dtensor analytic = net.backward(acts, out, seed, backward_rule::gradient, nonrelu_policy::refuse);
+    BOOST_REQUIRE(analytic.shape == x.shape);
+    std::vector<size_t> coords(x.data.size());
+    for (size_t i = 0; i < coords.size(); ++i) coords[i] = i;
+    if (coords.size() > max_coordinates) {
+        std::shuffle(coords.begin(), coords.end(), rng);
+        coords.resize(max_coordinates);
+    }
+    size_t failures = 0;
+    for (size_t i : coords) {
+        const double h = 1e-6 * std::max(1.0, std::fabs(x.data[i]));
+        const double numeric = finite_difference(net, x, out, seed, i, h);
+        const double a = analytic.data[i];
+        if (std::fabs(numeric - a) > tolerance * (1.0 + std::fabs(a))) {
+            if (++failures <= 5)
+                BOOST_ERROR("coordinate " << i << ": analytic " << a << " vs finite difference " << numeric);
+        }
+    }
+    BOOST_CHECK_MESSAGE(failures == 0, failures << " of " << coords.size() << " coordinates disagree");
+}
+
+/// Runs a one-output graph forward and returns that output.
+inline dtensor run(const graph& g, const dtensor& x) {
+    const reference_network net(g);
+    return net.forward(x).at(g.outputs.at(0).name);
+}
+
+} // namespace deepinside::verify::testing
