@@ -2,6 +2,8 @@
 // Helpers shared by the io tests: a scratch folder, raw file access and an optional Python.
 #include <deepinside/errors.hpp>
 
+// Only main.cpp may define the module (see there).
+#undef BOOST_TEST_MODULE
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
