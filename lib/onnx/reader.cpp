@@ -1,0 +1,502 @@
+// The ONNX reader: ModelProto -> deepinside::graph.
+//
+// A model file is untrusted input, so the reader checks everything it relies on itself, and runs
+// ONNX's checker as a second opinion where Debian's onnx 1.12 knows the format (IR <= 8, opset <= 17;
+// newer files are checked by our rules only, not refused). In order:
+//  1. Size: the file is refused above read_options::max_file_bytes and above protobuf's 2 GiB limit
+//     before it is read; empty, truncated or random bytes fail to parse -> "not a valid ONNX protobuf".
+//  2. Versions: ir_version and graph present; IR 3..10 and default-domain opset 7..21, else
+//     unsupported_error; each domain imported once.
+//  3. Structure (ours, on every file): unique non-empty initializer and input names, no tensor
+//     produced twice (by two nodes, or by a node and an input/initializer), every node input is a
+//     graph input, an initializer or some node's output, no cycle, every graph output exists. An
+//     unsorted file is sorted (stable: a sorted file keeps its order) so the engine and the checker
+//     see producers before consumers. Unnamed nodes get "<op_type>_<index>".
+//  4. Graph building: initializers and Constant nodes become constants (tensors.cpp checks dims,
+//     element count overflow, data size against the bytes that hold it before allocating, and
+//     external data paths in external_data.cpp); unused tensors of other element types are skipped,
+//     used ones are unsupported; every other node must be in ops::check_supported's table; attributes
+//     of kinds the engine cannot use (graphs, sparse tensors, strings lists) are unsupported; inputs
+//     must be float tensors of known rank with no negative dimension.
+//  5. ONNX's checker (check_graph with the model's folder, so external data resolves) and strict
+//     shape inference on a copy stripped of value_info and output shapes: exporters write wrong
+//     value_info (one shared model declares batch 128 inside a dynamic-batch graph) and the engine
+//     computes shapes itself, so only contradictions between nodes, weights and inputs remain errors.
+// Every message starts with the file name and names the tensor, node or attribute at fault.
+#include <deepinside/errors.hpp>
+#include <deepinside/onnx_reader.hpp>
+
+#include "onnx/detail.hpp"
+#include "ops/registry.hpp"
+
+#include <onnx/checker.h>
+#include <onnx/shape_inference/implementation.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <queue>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace deepinside {
+
+namespace {
+
+using namespace onnx_detail;
+
+constexpr int64_t min_ir_version = 3;
+constexpr int64_t max_ir_version = 10;
+constexpr int64_t min_opset = 7;
+constexpr int64_t max_opset = 21;
+// What Debian's onnx 1.12 checker and shape inference know.
+constexpr int64_t checker_max_ir_version = 8;
+constexpr int64_t checker_max_opset = 17;
+// Protobuf parses at most INT_MAX bytes in one message.
+constexpr uint64_t protobuf_max_bytes = INT_MAX;
+
+using opset_map = std::unordered_map<std::string, int64_t>;
+
+bool is_default_domain(const std::string& domain) { return domain.empty() || domain == "ai.onnx"; }
+
+std::string normalized_domain(const std::string& domain) { return is_default_domain(domain) ? "" : domain; }
+
+// ONNX's messages span several lines; ours are one.
+std::string one_line(const std::string& text) {
+    std::string out;
+    bool space = false;
+    for (char c : text) {
+        if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
+            space = !out.empty();
+            continue;
+        }
+        if (space) out += ' ';
+        space = false;
+        out += c;
+    }
+    return out;
+}
+
+std::string label(const ::onnx::NodeProto& n) { return fmt::format("node '{}' ({})", n.name(), n.op_type()); }
+
+void check_size(uint64_t size, const std::string& source, const read_options& options) {
+    if (options.max_file_bytes >= 0 && size > static_cast<uint64_t>(options.max_file_bytes))
+        throw model_error(fmt::format("{}: the file is {} bytes, more than the limit of {} bytes", source, size,
+                                      options.max_file_bytes));
+    if (size > protobuf_max_bytes)
+        throw model_error(fmt::format("{}: the file is {} bytes, more than protobuf's 2 GiB limit for one model "
+                                      "(large models must keep their weights as external data)", source, size));
+}
+
+opset_map read_versions(const ::onnx::ModelProto& model, const std::string& source) {
+    if (!model.has_ir_version() || !model.has_graph())
+        throw model_error(fmt::format("{}: not a valid ONNX model (no {})", source,
+                                      model.has_ir_version() ? "graph" : "ir_version"));
+    if (model.ir_version() < min_ir_version || model.ir_version() > max_ir_version)
+        throw unsupported_error(fmt::format("{}: IR version {} is not supported (supported: {} to {})", source,
+                                            model.ir_version(), min_ir_version, max_ir_version));
+    opset_map opsets;
+    for (const auto& import : model.opset_import()) {
+        const std::string domain = normalized_domain(import.domain());
+        if (!opsets.emplace(domain, import.version()).second)
+            throw model_error(fmt::format("{}: opset_import lists domain '{}' twice", source, import.domain()));
+    }
+    const auto it = opsets.find("");
+    if (it == opsets.end())
+        throw unsupported_error(fmt::format("{}: opset_import has no entry for the default ONNX domain; only models "
+                                            "of default-domain ops are supported", source));
+    if (it->second < min_opset || it->second > max_opset)
+        throw unsupported_error(fmt::format("{}: opset {} of the default domain is not supported (supported: {} to {})",
+                                            source, it->second, min_opset, max_opset));
+    return opsets;
+}
+
+// Gives every unnamed node "<op_type>_<index>", avoiding names already in use.
+void name_nodes(::onnx::GraphProto& g) {
+    std::unordered_set<std::string> taken;
+    for (const auto& n : g.node())
+        if (!n.name().empty()) taken.insert(n.name());
+    for (int i = 0; i < g.node_size(); ++i) {
+        auto* n = g.mutable_node(i);
+        if (!n->name().empty()) continue;
+        std::string name = fmt::format("{}_{}", n->op_type(), i);
+        for (int suffix = 1; taken.count(name); ++suffix) name = fmt::format("{}_{}_{}", n->op_type(), i, suffix);
+        taken.insert(name);
+        n->set_name(name);
+    }
+}
+
+// Our structural rules (see the top of this file); sorts the nodes when the file is not sorted.
+void check_structure(::onnx::GraphProto& g, const std::string& source) {
+    // Tensors that exist before any node runs.
+    std::unordered_set<std::string> initializers;
+    for (const auto& t : g.initializer()) {
+        if (t.name().empty()) throw model_error(fmt::format("{}: an initializer has no name", source));
+        if (!initializers.insert(t.name()).second)
+            throw model_error(fmt::format("{}: initializer '{}' is defined twice", source, t.name()));
+    }
+    std::unordered_set<std::string> given = initializers;
+    std::unordered_set<std::string> input_names;
+    for (const auto& in : g.input()) {
+        if (in.name().empty()) throw model_error(fmt::format("{}: a graph input has no name", source));
+        if (!input_names.insert(in.name()).second)
+            throw model_error(fmt::format("{}: graph input '{}' is declared twice", source, in.name()));
+        given.insert(in.name());
+    }
+
+    const int count = g.node_size();
+    std::unordered_map<std::string, int> producer;
+    for (int i = 0; i < count; ++i) {
+        const auto& n = g.node(i);
+        if (n.op_type().empty()) throw model_error(fmt::format("{}: {} has no op_type", source, label(n)));
+        for (const auto& out : n.output()) {
+            if (out.empty()) continue; // an omitted optional output
+            if (given.count(out))
+                throw model_error(fmt::format("{}: {} writes '{}', which is already a graph input or initializer",
+                                              source, label(n), out));
+            const auto [it, inserted] = producer.emplace(out, i);
+            if (!inserted)
+                throw model_error(fmt::format("{}: tensor '{}' is produced twice, by {} and by {}", source, out,
+                                              label(g.node(it->second)), label(n)));
+        }
+    }
+
+    // Kahn's algorithm, always taking the lowest index ready, so that a sorted file keeps its order.
+    std::vector<std::vector<int>> consumers(static_cast<size_t>(count));
+    std::vector<int> pending(static_cast<size_t>(count), 0);
+    for (int i = 0; i < count; ++i) {
+        const auto& n = g.node(i);
+        for (const auto& in : n.input()) {
+            if (in.empty() || given.count(in)) continue;
+            const auto it = producer.find(in);
+            if (it == producer.end())
+                throw model_error(fmt::format("{}: {} reads '{}', which is not a graph input, an initializer or the "
+                                              "output of any node", source, label(n), in));
+            consumers[static_cast<size_t>(it->second)].push_back(i);
+            ++pending[static_cast<size_t>(i)];
+        }
+    }
+    std::priority_queue<int, std::vector<int>, std::greater<>> ready;
+    for (int i = 0; i < count; ++i)
+        if (pending[static_cast<size_t>(i)] == 0) ready.push(i);
+    std::vector<int> order;
+    order.reserve(static_cast<size_t>(count));
+    while (!ready.empty()) {
+        const int i = ready.top();
+        ready.pop();
+        order.push_back(i);
+        for (int c : consumers[static_cast<size_t>(i)])
+            if (--pending[static_cast<size_t>(c)] == 0) ready.push(c);
+    }
+    if (static_cast<int>(order.size()) != count) {
+        for (int i = 0; i < count; ++i)
+            if (pending[static_cast<size_t>(i)] != 0)
+                throw model_error(fmt::format("{}: the graph has a cycle through {}", source, label(g.node(i))));
+    }
+    bool sorted = true;
+    for (int i = 0; i < count; ++i) sorted = sorted && order[static_cast<size_t>(i)] == i;
+    if (!sorted) {
+        google::protobuf::RepeatedPtrField<::onnx::NodeProto> reordered;
+        for (int i : order) *reordered.Add() = std::move(*g.mutable_node(i));
+        g.mutable_node()->Swap(&reordered);
+    }
+
+    if (g.output_size() == 0) throw model_error(fmt::format("{}: the graph has no outputs", source));
+    std::unordered_set<std::string> output_names;
+    for (const auto& out : g.output()) {
+        if (!output_names.insert(out.name()).second)
+            throw model_error(fmt::format("{}: graph output '{}' is declared twice", source, out.name()));
+        if (!given.count(out.name()) && !producer.count(out.name()))
+            throw model_error(fmt::format("{}: graph output '{}' is not produced by any node, input or initializer",
+                                          source, out.name()));
+    }
+}
+
+// Files before IR 2 may leave the attribute type out; infer it from the one field that is set.
+::onnx::AttributeProto::AttributeType type_of(const ::onnx::AttributeProto& a) {
+    using A = ::onnx::AttributeProto;
+    if (a.type() != A::UNDEFINED) return a.type();
+    if (a.has_f()) return A::FLOAT;
+    if (a.has_i()) return A::INT;
+    if (a.has_s()) return A::STRING;
+    if (a.has_t()) return A::TENSOR;
+    if (a.has_g()) return A::GRAPH;
+    if (a.has_sparse_tensor()) return A::SPARSE_TENSOR;
+    if (a.floats_size()) return A::FLOATS;
+    if (a.ints_size()) return A::INTS;
+    if (a.strings_size()) return A::STRINGS;
+    if (a.tensors_size()) return A::TENSORS;
+    if (a.graphs_size()) return A::GRAPHS;
+    return A::UNDEFINED;
+}
+
+std::string attribute_type_name(::onnx::AttributeProto::AttributeType type) {
+    return ::onnx::AttributeProto::AttributeType_Name(type);
+}
+
+attribute read_attribute(const ::onnx::AttributeProto& a, const node& n, const tensor_source& src) {
+    using A = ::onnx::AttributeProto;
+    const auto type = type_of(a);
+    switch (type) {
+    case A::INT: return a.i();
+    case A::FLOAT: return a.f();
+    case A::STRING: return a.s();
+    case A::INTS: return std::vector<int64_t>(a.ints().begin(), a.ints().end());
+    case A::FLOATS: return std::vector<float>(a.floats().begin(), a.floats().end());
+    case A::TENSOR: return decode_tensor(a.t(), fmt::format("{} attribute '{}'", n.describe(), a.name()), src);
+    case A::UNDEFINED:
+        throw model_error(fmt::format("{}: {} attribute '{}' has no type and no value", src.file, n.describe(), a.name()));
+    default:
+        throw unsupported_error(fmt::format("{}: {} attribute '{}' is of type {}, which is not supported", src.file,
+                                            n.describe(), a.name(), attribute_type_name(type)));
+    }
+}
+
+// The value of a Constant node: exactly one of value, value_float(s), value_int(s).
+constant constant_value(const ::onnx::NodeProto& np, const node& n, const tensor_source& src) {
+    using A = ::onnx::AttributeProto;
+    if (np.input_size() != 0 || np.output_size() != 1 || np.output(0).empty())
+        throw model_error(fmt::format("{}: {} must have no input and one output", src.file, n.describe()));
+    if (np.attribute_size() != 1)
+        throw model_error(fmt::format("{}: {} must have exactly one value attribute, it has {}", src.file, n.describe(),
+                                      np.attribute_size()));
+    const auto& a = np.attribute(0);
+    const auto type = type_of(a);
+    const auto expect = [&](A::AttributeType wanted) {
+        if (type != wanted)
+            throw model_error(fmt::format("{}: {} attribute '{}' must be of type {}, not {}", src.file, n.describe(),
+                                          a.name(), attribute_type_name(wanted), attribute_type_name(type)));
+    };
+    constant value;
+    if (a.name() == "value") {
+        expect(A::TENSOR);
+        return decode_tensor(a.t(), fmt::format("{} value", n.describe()), src);
+    } else if (a.name() == "value_float") {
+        expect(A::FLOAT);
+        value.floats = {a.f()};
+    } else if (a.name() == "value_floats") {
+        expect(A::FLOATS);
+        value.shape = {a.floats_size()};
+        value.floats.assign(a.floats().begin(), a.floats().end());
+    } else if (a.name() == "value_int") {
+        expect(A::INT);
+        value.is_int = true;
+        value.ints = {a.i()};
+    } else if (a.name() == "value_ints") {
+        expect(A::INTS);
+        value.is_int = true;
+        value.shape = {a.ints_size()};
+        value.ints.assign(a.ints().begin(), a.ints().end());
+    } else if (a.name() == "sparse_value" || a.name() == "value_string" || a.name() == "value_strings") {
+        throw unsupported_error(fmt::format("{}: {} attribute '{}' is not supported (only float and integer values are)",
+                                            src.file, n.describe(), a.name()));
+    } else {
+        throw model_error(fmt::format("{}: {} has unknown attribute '{}'", src.file, n.describe(), a.name()));
+    }
+    return value;
+}
+
+// Element types a Constant's value attribute declares, so an unused one of another type can be skipped.
+bool constant_is_decodable(const ::onnx::NodeProto& np) {
+    if (np.attribute_size() != 1) return true; // let constant_value report it
+    const auto& a = np.attribute(0);
+    if (a.name() == "value") return is_supported_type(a.t().data_type());
+    return a.name() != "sparse_value" && a.name() != "value_string" && a.name() != "value_strings";
+}
+
+value_info read_value_info(const ::onnx::ValueInfoProto& vi, bool is_input, const std::string& source) {
+    const char* kind = is_input ? "graph input" : "graph output";
+    value_info out;
+    out.name = vi.name();
+    if (!vi.has_type()) {
+        if (is_input) throw model_error(fmt::format("{}: {} '{}' has no type", source, kind, vi.name()));
+        return out; // an output's type is only informative: the engine computes it
+    }
+    if (vi.type().value_case() != ::onnx::TypeProto::kTensorType)
+        throw unsupported_error(fmt::format("{}: {} '{}' is not a tensor; only tensors are supported", source, kind,
+                                            vi.name()));
+    const auto& tt = vi.type().tensor_type();
+    const int32_t elem = tt.elem_type();
+    if (is_input && elem == ::onnx::TensorProto::UNDEFINED)
+        throw model_error(fmt::format("{}: {} '{}' has no element type", source, kind, vi.name()));
+    if (elem != ::onnx::TensorProto::UNDEFINED && elem != ::onnx::TensorProto::FLOAT)
+        throw unsupported_error(fmt::format("{}: {} '{}' has element type {}; only float {}s are supported", source, kind,
+                                            vi.name(), type_name(elem), is_input ? "input" : "output"));
+    if (!tt.has_shape()) {
+        if (is_input)
+            throw unsupported_error(fmt::format("{}: {} '{}' declares no shape; its rank must be known", source, kind,
+                                                vi.name()));
+        return out;
+    }
+    for (int i = 0; i < tt.shape().dim_size(); ++i) {
+        const auto& d = tt.shape().dim(i);
+        if (d.has_dim_value() && d.dim_value() < 0)
+            throw model_error(fmt::format("{}: {} '{}' has negative dimension {} at axis {}", source, kind, vi.name(),
+                                          d.dim_value(), i));
+        out.shape.push_back(d.has_dim_value() ? d.dim_value() : -1);
+    }
+    return out;
+}
+
+graph build_graph(const ::onnx::ModelProto& model, const opset_map& opsets, const tensor_source& src) {
+    const auto& gp = model.graph();
+    graph g;
+    g.source = src.file;
+    g.ir_version = model.ir_version();
+    g.opset = opsets.at("");
+    g.producer = model.producer_name();
+    for (const auto& prop : model.metadata_props()) g.metadata[prop.key()] = prop.value();
+
+    // Only tensors something reads must be of a type we can hold; others may be skipped.
+    std::unordered_set<std::string> used;
+    for (const auto& n : gp.node())
+        for (const auto& in : n.input()) used.insert(in);
+    for (const auto& out : gp.output()) used.insert(out.name());
+
+    std::unordered_set<std::string> initializers;
+    for (const auto& t : gp.initializer()) {
+        initializers.insert(t.name());
+        if (!is_supported_type(t.data_type()) && t.data_type() != ::onnx::TensorProto::UNDEFINED && !used.count(t.name()))
+            continue;
+        g.constants[t.name()] = decode_tensor(t, fmt::format("initializer '{}'", t.name()), src);
+    }
+
+    for (const auto& np : gp.node()) {
+        node n;
+        n.name = np.name();
+        n.op_type = np.op_type();
+        n.domain = normalized_domain(np.domain());
+        const auto opset = opsets.find(n.domain);
+        if (opset == opsets.end())
+            throw model_error(fmt::format("{}: {} uses domain '{}', which the model does not import", src.file,
+                                          label(np), np.domain()));
+        n.opset = opset->second;
+        n.inputs.assign(np.input().begin(), np.input().end());
+        n.outputs.assign(np.output().begin(), np.output().end());
+
+        if (n.domain.empty() && n.op_type == "Constant") {
+            if (!constant_is_decodable(np) && !(np.output_size() == 1 && used.count(np.output(0)))) continue;
+            constant value = constant_value(np, n, src);
+            g.constants[np.output(0)] = std::move(value);
+            continue;
+        }
+        try {
+            ops::check_supported(n);
+        } catch (const unsupported_error& e) {
+            throw unsupported_error(fmt::format("{}: {}", src.file, e.what()));
+        }
+        for (const auto& a : np.attribute()) {
+            if (a.name().empty())
+                throw model_error(fmt::format("{}: {} has an attribute without a name", src.file, n.describe()));
+            if (!a.ref_attr_name().empty())
+                throw model_error(fmt::format("{}: {} attribute '{}' refers to a function attribute outside a function",
+                                              src.file, n.describe(), a.name()));
+            if (n.attributes.count(a.name()))
+                throw model_error(fmt::format("{}: {} has attribute '{}' twice", src.file, n.describe(), a.name()));
+            n.attributes.emplace(a.name(), read_attribute(a, n, src));
+        }
+        g.nodes.push_back(std::move(n));
+    }
+
+    for (const auto& in : gp.input())
+        if (!initializers.count(in.name())) g.inputs.push_back(read_value_info(in, true, src.file));
+    if (g.inputs.empty())
+        throw unsupported_error(fmt::format("{}: the graph has no input (every declared input is an initializer); "
+                                            "only graphs that compute from an input are supported", src.file));
+    for (const auto& out : gp.output()) g.outputs.push_back(read_value_info(out, false, src.file));
+    return g;
+}
+
+// ONNX's checker, as check_model does it but with the model's folder so external data resolves,
+// then strict shape inference on a copy without the declared shapes we do not trust.
+void run_onnx_checks(const ::onnx::ModelProto& model, const tensor_source& src) {
+    std::unordered_map<std::string, int> imports;
+    for (const auto& import : model.opset_import()) imports[import.domain()] = static_cast<int>(import.version());
+    std::unordered_set<std::string> keys;
+    for (const auto& prop : model.metadata_props())
+        if (!keys.insert(prop.key()).second)
+            throw model_error(fmt::format("{}: metadata_props has key '{}' twice", src.file, prop.key()));
+    try {
+        ::onnx::checker::CheckerContext ctx;
+        ctx.set_ir_version(static_cast<int>(model.ir_version()));
+        ctx.set_opset_imports(imports);
+        ctx.set_model_dir(src.base_dir);
+        ::onnx::checker::LexicalScopeContext lex;
+        ::onnx::checker::check_graph(model.graph(), ctx, lex);
+        if (model.ir_version() >= 8) ::onnx::checker::check_model_local_functions(model, ctx, lex);
+    } catch (const std::exception& e) {
+        throw model_error(fmt::format("{}: ONNX checker: {}", src.file, one_line(e.what())));
+    }
+
+    ::onnx::ModelProto copy;
+    copy.CopyFrom(model);
+    auto* g = copy.mutable_graph();
+    g->clear_value_info();
+    for (auto& out : *g->mutable_output())
+        if (out.has_type() && out.type().has_tensor_type()) out.mutable_type()->mutable_tensor_type()->clear_shape();
+    try {
+        ::onnx::shape_inference::InferShapes(copy, ::onnx::OpSchemaRegistry::Instance(),
+                                             ::onnx::ShapeInferenceOptions(/*check_type=*/true, /*error_mode=*/1));
+    } catch (const std::exception& e) {
+        throw model_error(fmt::format("{}: ONNX shape inference: {}", src.file, one_line(e.what())));
+    }
+}
+
+} // namespace
+
+graph read_onnx_bytes(const std::string& bytes, const std::string& source, const std::string& base_dir,
+                      const read_options& options) {
+    if (bytes.empty()) throw model_error(fmt::format("{}: the file is empty, not a valid ONNX protobuf", source));
+    check_size(bytes.size(), source, options);
+    ::onnx::ModelProto model;
+    if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+        throw model_error(fmt::format("{}: not a valid ONNX protobuf (truncated, or not an ONNX model)", source));
+
+    const opset_map opsets = read_versions(model, source);
+    auto* g = model.mutable_graph();
+    name_nodes(*g);
+    check_structure(*g, source);
+
+    tensor_source src;
+    src.file = source;
+    src.file_bytes = bytes.size();
+    src.base_dir = base_dir;
+    src.allow_external = options.allow_external_data;
+    graph result = build_graph(model, opsets, src);
+
+    if (model.ir_version() <= checker_max_ir_version && opsets.at("") <= checker_max_opset)
+        run_onnx_checks(model, src);
+    return result;
+}
+
+graph read_onnx(const std::string& path, const read_options& options) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::file_status status = fs::status(path, ec);
+    if (ec || !fs::exists(status))
+        throw io_error(fmt::format("{}: cannot read the model: {}", path,
+                                   ec ? ec.message() : std::string("no such file")));
+    if (!fs::is_regular_file(status)) throw io_error(fmt::format("{}: not a regular file", path));
+    const uint64_t size = fs::file_size(path, ec);
+    if (ec) throw io_error(fmt::format("{}: cannot read the file size: {}", path, ec.message()));
+    if (size == 0) throw model_error(fmt::format("{}: the file is empty, not a valid ONNX protobuf", path));
+    check_size(size, path, options);
+
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw io_error(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+    std::string bytes(static_cast<size_t>(size), '\0');
+    in.read(bytes.data(), static_cast<std::streamsize>(size));
+    if (in.gcount() != static_cast<std::streamsize>(size))
+        throw io_error(fmt::format("{}: read {} of {} bytes", path, in.gcount(), size));
+
+    fs::path folder = fs::path(path).parent_path();
+    if (folder.empty()) folder = ".";
+    return read_onnx_bytes(bytes, path, folder.string(), options);
+}
+
+} // namespace deepinside
