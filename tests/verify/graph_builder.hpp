@@ -1,6 +1,9 @@
 #pragma once
 // Test helpers: build small deepinside::graph objects in C++ and check backward passes of the
 // reference against central finite differences.
+// tests/CMakeLists.txt defines BOOST_TEST_MODULE for every file of the area; only main.cpp may
+// see it, or each file would define its own main().
+#undef BOOST_TEST_MODULE
 #include "reference.hpp"
 
 #include <deepinside/graph.hpp>
