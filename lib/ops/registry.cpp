@@ -1,23 +1,75 @@
 #include "ops/registry.hpp"
 
+#include "ops/op.hpp"
+
 #include <deepinside/errors.hpp>
 
 #include <fmt/format.h>
 
 namespace deepinside::ops {
 
-// TEMPORARY list until the op families register their factories here.
-const std::vector<op_support>& supported_ops() {
-    static const std::vector<op_support> table = {
-        {"Add", 1, 21}, {"AveragePool", 1, 21}, {"BatchNormalization", 1, 21}, {"Clip", 1, 21},
-        {"Concat", 1, 21}, {"Constant", 1, 21}, {"Conv", 1, 21}, {"Div", 1, 21}, {"Dropout", 1, 21},
-        {"Elu", 1, 21}, {"Flatten", 1, 21}, {"Gemm", 1, 21}, {"GlobalAveragePool", 1, 21},
-        {"GlobalMaxPool", 1, 21}, {"Identity", 1, 21}, {"LeakyRelu", 1, 21}, {"LogSoftmax", 1, 21},
-        {"LRN", 1, 21}, {"MatMul", 1, 21}, {"MaxPool", 1, 21}, {"Mul", 1, 21}, {"Pad", 1, 21},
-        {"ReduceMean", 1, 21}, {"Relu", 1, 21}, {"Reshape", 1, 21}, {"Selu", 1, 21}, {"Sigmoid", 1, 21},
-        {"Softmax", 1, 21}, {"Squeeze", 1, 21}, {"Sub", 1, 21}, {"Tanh", 1, 21}, {"Unsqueeze", 1, 21},
+namespace {
+
+struct op_entry {
+    op_support support;
+    op_factory make;
+};
+
+// The one table: ONNX op type and opset range → the family that implements it.
+// Constant nodes never reach it: the reader folds them into the graph's constants.
+const std::vector<op_entry>& table() {
+    static const std::vector<op_entry> entries = {
+        {{"Add", 7, 21}, make_binary},
+        {{"AveragePool", 7, 21}, make_average_pool},
+        {{"BatchNormalization", 7, 21}, make_batch_norm},
+        {{"Clip", 6, 21}, make_eltwise},
+        {{"Concat", 4, 21}, make_concat},
+        {{"Conv", 1, 21}, make_conv},
+        {{"Div", 7, 21}, make_binary},
+        {{"Dropout", 7, 21}, make_identity},
+        {{"Elu", 6, 21}, make_eltwise},
+        {{"Flatten", 1, 21}, make_reshape_like},
+        {{"Gemm", 7, 21}, make_gemm},
+        {{"GlobalAveragePool", 1, 21}, make_global_pool},
+        {{"GlobalMaxPool", 1, 21}, make_global_pool},
+        {{"Identity", 1, 21}, make_identity},
+        {{"LeakyRelu", 6, 21}, make_eltwise},
+        {{"LogSoftmax", 1, 21}, make_softmax},
+        {{"LRN", 1, 21}, make_lrn},
+        {{"MatMul", 1, 21}, make_matmul},
+        {{"MaxPool", 1, 21}, make_max_pool},
+        {{"Mul", 7, 21}, make_binary},
+        {{"Pad", 2, 21}, make_pad},
+        {{"ReduceMean", 1, 21}, make_reduce_mean},
+        {{"Relu", 6, 21}, make_relu},
+        {{"Reshape", 5, 21}, make_reshape_like},
+        {{"Selu", 6, 21}, make_eltwise},
+        {{"Sigmoid", 6, 21}, make_eltwise},
+        {{"Softmax", 1, 21}, make_softmax},
+        {{"Squeeze", 1, 21}, make_reshape_like},
+        {{"Sub", 7, 21}, make_binary},
+        {{"Tanh", 6, 21}, make_eltwise},
+        {{"Unsqueeze", 1, 21}, make_reshape_like},
     };
-    return table;
+    return entries;
+}
+
+const op_entry* find(const node& n) {
+    if (!n.domain.empty() && n.domain != "ai.onnx") return nullptr;
+    for (const auto& e : table())
+        if (n.op_type == e.support.op_type && n.opset >= e.support.min_opset && n.opset <= e.support.max_opset) return &e;
+    return nullptr;
+}
+
+} // namespace
+
+const std::vector<op_support>& supported_ops() {
+    static const std::vector<op_support> list = [] {
+        std::vector<op_support> out;
+        for (const auto& e : table()) out.push_back(e.support);
+        return out;
+    }();
+    return list;
 }
 
 std::string supported_op_list() {
@@ -27,10 +79,15 @@ std::string supported_op_list() {
 }
 
 void check_supported(const node& n) {
-    if (n.domain.empty() || n.domain == "ai.onnx")
-        for (const auto& s : supported_ops())
-            if (n.op_type == s.op_type && n.opset >= s.min_opset && n.opset <= s.max_opset) return;
-    throw unsupported_error(fmt::format("{} is not supported; supported ops: {}", n.describe(), supported_op_list()));
+    if (!find(n))
+        throw unsupported_error(
+            fmt::format("{} is not supported; supported ops: {}", n.describe(), supported_op_list()));
+}
+
+std::unique_ptr<op> make_op(const node& n) {
+    const op_entry* e = find(n);
+    if (!e) check_supported(n);
+    return e->make(n);
 }
 
 } // namespace deepinside::ops

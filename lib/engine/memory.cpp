@@ -1,0 +1,57 @@
+#include "engine/memory.hpp"
+
+#include <deepinside/errors.hpp>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace deepinside::engine {
+
+dims to_dims(const shape_t& shape) {
+    if (shape.empty()) return {1};
+    return dims(shape.begin(), shape.end());
+}
+
+dnnl::memory::desc plain_desc(const shape_t& shape) {
+    dims d = to_dims(shape);
+    dims strides(d.size(), 1);
+    for (int i = static_cast<int>(d.size()) - 2; i >= 0; --i) strides[i] = strides[i + 1] * std::max<int64_t>(d[i + 1], 1);
+    return dnnl::memory::desc(d, dnnl::memory::data_type::f32, strides);
+}
+
+bool is_plain(const dnnl::memory::desc& d, const shape_t& shape) { return d == plain_desc(shape); }
+
+dnnl::memory::desc scale_batch(const dnnl::memory::desc& d, int64_t k) {
+    if (k == 1) return d;
+    dnnl_memory_desc_t c = d.data;
+    if (c.ndims < 1 || c.format_kind != dnnl_blocked || c.dims[0] != c.padded_dims[0] || c.offset0 != 0)
+        throw error("internal: cannot stack a tensor whose outermost dimension is padded or not blocked");
+    // The outermost dimension must be the slowest: its stride times its size spans the whole buffer.
+    auto& blk = c.format_desc.blocking;
+    const int64_t elems = static_cast<int64_t>(d.get_size() / dnnl::memory::data_type_size(d.data_type()));
+    // A dimension of size 1 has an arbitrary stride: make it the slowest.
+    if (c.dims[0] == 1) blk.strides[0] = elems;
+    if (blk.strides[0] * c.dims[0] != elems)
+        throw error(fmt::format("internal: cannot stack a tensor whose outermost dimension is not the slowest (dims {}, strides {}, {} elements)",
+                                fmt::join(d.dims(), "x"), fmt::join(blk.strides, blk.strides + c.ndims, ","), elems));
+    c.dims[0] *= k;
+    c.padded_dims[0] *= k;
+    return dnnl::memory::desc(c);
+}
+
+size_t byte_size(const dnnl::memory& m) { return m.get_desc().get_size(); }
+
+} // namespace deepinside::engine
+
+namespace deepinside::engine {
+dnnl::memory reorder_now(const dnnl::engine& eng, const dnnl::memory& src, const dnnl::memory::desc& want) {
+    if (src.get_desc() == want) return src;
+    dnnl::memory dst(want, eng);
+    dnnl::stream s(eng);
+    dnnl::memory from = src;
+    dnnl::reorder(from, dst).execute(s, from, dst);
+    s.wait();
+    return dst;
+}
+dnnl::memory view(const dnnl::engine& eng, const dnnl::memory::desc& d, void* data) { return dnnl::memory(d, eng, data); }
+} // namespace deepinside::engine

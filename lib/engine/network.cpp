@@ -1,0 +1,325 @@
+// The compiled network: builds every forward primitive once per input shape, and one backward plan
+// per (target tensor, signal tensor, number of stacked requests), then only executes recorded steps.
+#include "engine/builders.hpp"
+#include "ops/op.hpp"
+
+#include <deepinside/errors.hpp>
+#include <deepinside/network.hpp>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+namespace deepinside {
+
+const char* to_string(backward_rule r) {
+    switch (r) {
+    case backward_rule::gradient: return "gradient";
+    case backward_rule::deconvnet: return "deconvnet";
+    case backward_rule::guided: return "guided";
+    }
+    return "?";
+}
+
+backward_rule parse_backward_rule(const std::string& name) {
+    if (name == "gradient") return backward_rule::gradient;
+    if (name == "deconvnet") return backward_rule::deconvnet;
+    if (name == "guided") return backward_rule::guided;
+    throw input_error(fmt::format("unknown method '{}': choose gradient, deconvnet or guided", name));
+}
+
+namespace {
+
+void run_steps(engine::step_list& steps, dnnl::stream& s) {
+    for (auto& st : steps) {
+        if (st.host) st.host();
+        else st.primitive.execute(s, st.args);
+    }
+    s.wait();
+}
+
+/// One backward plan: everything between a target tensor and the tensor the signal is read at.
+struct backward_plan {
+    std::string from, wrt;
+    int64_t stack = 1;
+    std::unique_ptr<engine::rule_slices> rules = std::make_unique<engine::rule_slices>();
+    engine::step_list prologue, steps;
+    dnnl::memory seed_plain;   ///< host-filled target, stacked, C order
+    dnnl::memory result_plain; ///< the signal at `wrt`, stacked, C order
+    std::vector<const ops::op*> nonrelu; ///< nonlinearities without a DeconvNet/guided definition
+};
+
+} // namespace
+
+struct network::impl {
+    graph g;
+    engine_options options;
+    dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+    dnnl::stream stream{eng};
+    shape_t input_shape;
+    std::string input_name, output_name, score_name, probability_name;
+    std::vector<std::string> tensor_names;
+    std::map<std::string, engine::activation> acts;
+    std::vector<std::unique_ptr<ops::op>> ops;
+    engine::step_list forward_steps;
+    std::vector<std::unique_ptr<backward_plan>> plans;
+    bool forward_done = false;
+
+    impl(const graph& model, const shape_t& shape, const engine_options& opts) : g(model), options(opts), input_shape(shape) {
+        if (options.threads > 0) omp_set_num_threads(options.threads);
+        if (g.inputs.empty()) throw model_error(fmt::format("{}: the graph has no input", g.source));
+        const value_info& in = g.inputs.front();
+        for (size_t i = 1; i < g.inputs.size(); ++i)
+            throw unsupported_error(fmt::format("{}: input '{}': the network takes one image input; '{}' would be a second",
+                                                g.source, g.inputs[i].name, g.inputs[i].name));
+        input_name = in.name;
+        if (in.shape.size() != shape.size())
+            throw input_error(fmt::format("{}: input '{}' has rank {} ({}); given a tensor of shape {}", g.source, in.name,
+                                          in.shape.size(), to_string(in.shape), to_string(shape)));
+        for (size_t d = 0; d < shape.size(); ++d)
+            if (in.shape[d] >= 0 && in.shape[d] != shape[d])
+                throw input_error(fmt::format("{}: input '{}' must have shape {}; given {}", g.source, in.name,
+                                              to_string(in.shape), to_string(shape)));
+        element_count(shape);
+        if (shape.empty() || shape[0] < 1) throw input_error(fmt::format("{}: the input needs a batch axis", g.source));
+
+        acts[input_name] = {shape, dnnl::memory(engine::plain_desc(shape), eng)};
+        tensor_names.push_back(input_name);
+        engine::forward_builder fb(g, eng, acts, forward_steps);
+        for (const node& n : g.nodes) {
+            auto o = ops::make_op(n);
+            fb.set_node(&o->spec());
+            try {
+                o->build_forward(fb);
+            } catch (const dnnl::error& e) {
+                throw unsupported_error(fmt::format("{}: oneDNN cannot build it: {}", n.describe(), e.what()));
+            } catch (const std::out_of_range&) {
+                throw model_error(fmt::format("{}: too few inputs", n.describe()));
+            }
+            for (const auto& out : n.outputs)
+                if (!out.empty()) tensor_names.push_back(out);
+            ops.push_back(std::move(o));
+        }
+        if (g.outputs.empty()) throw model_error(fmt::format("{}: the graph has no output", g.source));
+        for (const auto& out : g.outputs)
+            if (!acts.count(out.name)) throw model_error(fmt::format("{}: graph output '{}' is never computed", g.source, out.name));
+        output_name = g.outputs.front().name;
+        score_name = probability_name = output_name;
+        // A graph ending in Softmax/LogSoftmax is differentiated from the layer before it (the paper).
+        if (auto p = g.producer_of(output_name)) {
+            const node& last = g.nodes[*p];
+            if (last.op_type == "Softmax" || last.op_type == "LogSoftmax") score_name = last.inputs.at(0);
+        }
+    }
+
+    const engine::activation& act(const std::string& name) const {
+        auto it = acts.find(name);
+        if (it == acts.end()) throw input_error(fmt::format("{}: no tensor named '{}'", g.source, name));
+        return it->second;
+    }
+
+    tensor read(const std::string& name) {
+        const engine::activation& a = act(name);
+        tensor t(a.shape);
+        dnnl::memory dst(engine::plain_desc(a.shape), eng, t.data.data());
+        dnnl::memory src = a.mem;
+        dnnl::reorder(src, dst).execute(stream, src, dst);
+        stream.wait();
+        return t;
+    }
+
+    backward_plan& plan_for(const std::string& from, const std::string& wrt, int64_t stack) {
+        for (auto& p : plans)
+            if (p->from == from && p->wrt == wrt && p->stack == stack) return *p;
+        auto p = std::make_unique<backward_plan>();
+        p->from = from;
+        p->wrt = wrt;
+        p->stack = stack;
+        p->rules->assign(static_cast<size_t>(stack), backward_rule::gradient);
+        act(from);
+        act(wrt);
+        // Tensors the target depends on, and tensors that depend on wrt: the plan covers both.
+        std::set<std::string> upstream{from}, downstream{wrt};
+        for (auto it = g.nodes.rbegin(); it != g.nodes.rend(); ++it)
+            if (std::any_of(it->outputs.begin(), it->outputs.end(), [&](auto& o) { return upstream.count(o); }))
+                for (auto& i : it->inputs)
+                    if (acts.count(i)) upstream.insert(i);
+        for (const node& n : g.nodes)
+            if (std::any_of(n.inputs.begin(), n.inputs.end(), [&](auto& i) { return downstream.count(i); }))
+                for (auto& o : n.outputs) downstream.insert(o);
+        if (!upstream.count(wrt))
+            throw input_error(fmt::format("{}: tensor '{}' does not influence the target tensor '{}'", g.source, wrt, from));
+        std::map<std::string, bool> wanted;
+        for (const auto& t : upstream)
+            if (downstream.count(t) && acts.count(t)) wanted[t] = true;
+
+        engine::backward_builder bb(eng, acts, stack, *p->rules, p->steps, p->prologue);
+        bb.set_wanted(wanted);
+        const engine::activation& target = act(from);
+        p->seed_plain = dnnl::memory(engine::scale_batch(engine::plain_desc(target.shape), stack), eng);
+        dnnl::memory::desc seed_md = engine::scale_batch(target.mem.get_desc(), stack);
+        dnnl::memory seed = p->seed_plain;
+        if (!(seed_md == p->seed_plain.get_desc())) {
+            seed = dnnl::memory(seed_md, eng);
+            engine::add_reorder(p->steps, p->seed_plain, seed, "target");
+        }
+        bb.seed(from, seed);
+        for (size_t k = ops.size(); k-- > 0;) {
+            const node& n = ops[k]->spec();
+            const bool on_path = std::any_of(n.outputs.begin(), n.outputs.end(), [&](auto& o) { return wanted.count(o); }) &&
+                                 std::any_of(n.inputs.begin(), n.inputs.end(), [&](auto& i) { return wanted.count(i); });
+            if (!on_path || n.outputs[0] == wrt) continue;
+            if (std::find(n.outputs.begin(), n.outputs.end(), wrt) != n.outputs.end()) continue;
+            bb.set_node(&n);
+            try {
+                ops[k]->build_backward(bb);
+            } catch (const dnnl::error& e) {
+                throw unsupported_error(fmt::format("{}: oneDNN cannot build its backward: {}", n.describe(), e.what()));
+            }
+            if (ops[k]->kind() == ops::nonlinearity::other) p->nonrelu.push_back(ops[k].get());
+        }
+        p->result_plain = dnnl::memory(engine::scale_batch(engine::plain_desc(act(wrt).shape), stack), eng);
+        bb.set_node(nullptr);
+        dnnl::memory r = bb.diff(wrt);
+        engine::add_reorder(p->steps, r, p->result_plain, "signal at " + wrt);
+        plans.push_back(std::move(p));
+        return *plans.back();
+    }
+
+    /// Writes request k's target into slice k of the plan's seed.
+    void fill_seed(backward_plan& p, const std::vector<backward_request>& requests) {
+        const engine::activation& t = act(p.from);
+        const int64_t batch = t.shape.empty() ? 1 : t.shape[0];
+        const int64_t per_image = element_count(t.shape) / batch;
+        auto* seed = static_cast<float*>(p.seed_plain.get_data_handle());
+        std::fill_n(seed, per_image * batch * p.stack, 0.0f);
+        tensor values; // forward values of the target tensor, read once if a request needs them
+        for (size_t k = 0; k < requests.size(); ++k) {
+            const target& tg = requests[k].what;
+            if (!tg.index.empty() && tg.index.size() != 1 && static_cast<int64_t>(tg.index.size()) != batch)
+                throw input_error(fmt::format("target on '{}': {} indices for a batch of {}", p.from, tg.index.size(), batch));
+            for (int64_t n = 0; n < batch; ++n) {
+                float* s = seed + (static_cast<int64_t>(k) * batch + n) * per_image;
+                const int64_t idx = tg.index.empty() ? 0 : tg.index[tg.index.size() == 1 ? 0 : static_cast<size_t>(n)];
+                const int64_t channels = t.shape.size() >= 2 ? t.shape[1] : per_image;
+                const int64_t plane = t.shape.size() >= 2 ? per_image / channels : 1;
+                auto check_index = [&](int64_t limit, const char* what) {
+                    if (idx < 0 || idx >= limit)
+                        throw input_error(fmt::format("{} {} is out of range for tensor '{}' of shape {} (0..{})", what, idx,
+                                                      p.from, to_string(t.shape), limit - 1));
+                };
+                switch (tg.what) {
+                case target::kind::class_score:
+                    if (plane != 1)
+                        throw input_error(fmt::format("tensor '{}' of shape {} is not a vector of class scores", p.from, to_string(t.shape)));
+                    check_index(channels, "class");
+                    s[idx] = 1.0f;
+                    break;
+                case target::kind::neuron: {
+                    check_index(channels, "channel");
+                    int64_t offset = idx * plane;
+                    if (!tg.unit.empty()) {
+                        if (t.shape.size() != 4 || tg.unit.size() != 2 || tg.unit[0] < 0 || tg.unit[0] >= t.shape[2] ||
+                            tg.unit[1] < 0 || tg.unit[1] >= t.shape[3])
+                            throw input_error(fmt::format("unit ({}) is outside tensor '{}' of shape {}", fmt::join(tg.unit, ","),
+                                                          p.from, to_string(t.shape)));
+                        offset += tg.unit[0] * t.shape[3] + tg.unit[1];
+                    } else if (plane != 1) {
+                        throw input_error(fmt::format("a neuron of tensor '{}' of shape {} needs a unit (y,x)", p.from, to_string(t.shape)));
+                    }
+                    s[offset] = 1.0f;
+                    break;
+                }
+                case target::kind::channel_sum:
+                    check_index(channels, "channel");
+                    std::fill_n(s + idx * plane, plane, 1.0f);
+                    break;
+                case target::kind::channel_max: {
+                    check_index(channels, "channel");
+                    if (values.data.empty()) values = read(p.from);
+                    const float* v = values.data.data() + n * per_image + idx * plane;
+                    s[idx * plane + (std::max_element(v, v + plane) - v)] = 1.0f;
+                    break;
+                }
+                case target::kind::tensor_sum:
+                    std::fill_n(s, per_image, 1.0f);
+                    break;
+                }
+            }
+        }
+    }
+
+    std::vector<tensor> backward(const std::vector<backward_request>& requests, const std::string& wrt_name) {
+        if (!forward_done) throw input_error("backward needs a forward pass first");
+        if (requests.empty()) return {};
+        const std::string wrt = wrt_name.empty() ? input_name : wrt_name;
+        std::vector<tensor> results(requests.size());
+        // Requests on the same target tensor share one stacked pass.
+        std::map<std::string, std::vector<size_t>> groups;
+        for (size_t k = 0; k < requests.size(); ++k)
+            groups[requests[k].what.tensor.empty() ? score_name : requests[k].what.tensor].push_back(k);
+        for (auto& [from, members] : groups) {
+            backward_plan& p = plan_for(from, wrt, static_cast<int64_t>(members.size()));
+            std::vector<backward_request> group;
+            for (size_t k = 0; k < members.size(); ++k) {
+                group.push_back(requests[members[k]]);
+                (*p.rules)[k] = requests[members[k]].rule;
+                if (requests[members[k]].rule != backward_rule::gradient && !p.nonrelu.empty() &&
+                    options.nonrelu == nonrelu_policy::refuse)
+                    throw unsupported_error(fmt::format(
+                        "{}: the {} rule is defined for ReLU only; pass --nonrelu gradient to apply the exact derivative there",
+                        p.nonrelu.front()->spec().describe(), to_string(requests[members[k]].rule)));
+            }
+            fill_seed(p, group);
+            run_steps(p.prologue, stream);
+            run_steps(p.steps, stream);
+            const shape_t& ws = act(wrt).shape;
+            const int64_t count = element_count(ws);
+            const auto* r = static_cast<const float*>(p.result_plain.get_data_handle());
+            for (size_t k = 0; k < members.size(); ++k)
+                results[members[k]] = tensor(ws, std::vector<float>(r + static_cast<int64_t>(k) * count, r + (static_cast<int64_t>(k) + 1) * count));
+        }
+        return results;
+    }
+};
+
+network::network(const graph& g, const shape_t& input_shape, const engine_options& options)
+    : impl_(std::make_unique<impl>(g, input_shape, options)) {}
+network::~network() = default;
+
+const shape_t& network::input_shape() const { return impl_->input_shape; }
+const std::string& network::input_name() const { return impl_->input_name; }
+const std::vector<std::string>& network::tensor_names() const { return impl_->tensor_names; }
+shape_t network::shape_of(const std::string& name) const { return impl_->act(name).shape; }
+const std::string& network::output_tensor() const { return impl_->output_name; }
+const std::string& network::score_tensor() const { return impl_->score_name; }
+const std::string& network::probability_tensor() const { return impl_->probability_name; }
+
+std::vector<tensor> network::forward(const tensor& input) {
+    if (input.shape != impl_->input_shape)
+        throw input_error(fmt::format("input of shape {} given to a network compiled for {}", to_string(input.shape),
+                                      to_string(impl_->input_shape)));
+    dnnl::memory& m = impl_->acts[impl_->input_name].mem;
+    std::memcpy(m.get_data_handle(), input.data.data(), input.data.size() * sizeof(float));
+    run_steps(impl_->forward_steps, impl_->stream);
+    impl_->forward_done = true;
+    std::vector<tensor> outs;
+    for (const auto& o : impl_->g.outputs) outs.push_back(impl_->read(o.name));
+    return outs;
+}
+
+tensor network::read(const std::string& name) const { return impl_->read(name); }
+
+void network::prepare_backward(size_t requests, const std::string& wrt) {
+    impl_->plan_for(impl_->score_name, wrt.empty() ? impl_->input_name : wrt, static_cast<int64_t>(std::max<size_t>(requests, 1)));
+}
+
+std::vector<tensor> network::backward(const std::vector<backward_request>& requests, const std::string& wrt) {
+    return impl_->backward(requests, wrt);
+}
+
+} // namespace deepinside

@@ -1,0 +1,101 @@
+// Conv: oneDNN convolution forward; backward-data with the same (flipped) kernel — the paper's
+// "DeconvNet = gradient" identity for convolution. Weight gradients are never computed.
+#include "ops/op.hpp"
+#include "ops/window.hpp"
+
+namespace deepinside::ops {
+
+namespace {
+
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+class conv_op final : public op {
+public:
+    using op::op;
+
+    void build_forward(engine::forward_builder& fb) override {
+        const shape_t& x = fb.input(0).shape;
+        if (x.size() != 4) refuse(fmt::format("only 2-D convolution on 4-D inputs is supported (input is {})", to_string(x)));
+        const constant& w = fb.constant_input(1, "weights");
+        if (w.shape.size() != 4) throw model_error(fmt::format("{}: weights of shape {} are not 4-D", node_.describe(), to_string(w.shape)));
+        groups_ = node_.get_int("group", 1);
+        out_channels_ = w.shape[0];
+        if (groups_ < 1 || x[1] % groups_ != 0 || out_channels_ % groups_ != 0 || w.shape[1] * groups_ != x[1])
+            throw model_error(fmt::format("{}: {} input channels, weights {} and group {} do not fit", node_.describe(), x[1],
+                                          to_string(w.shape), groups_));
+        const int64_t in_hw[2] = {x[2], x[3]}, k_hw[2] = {w.shape[2], w.shape[3]};
+        win_ = window::from_node(node_, in_hw, k_hw, false);
+        src_dims_ = {x[0], x[1], x[2], x[3]};
+        dst_dims_ = {x[0], out_channels_, win_.out[0], win_.out[1]};
+        weight_dims_ = groups_ == 1 ? engine::dims{w.shape[0], w.shape[1], w.shape[2], w.shape[3]}
+                                    : engine::dims{groups_, w.shape[0] / groups_, w.shape[1], w.shape[2], w.shape[3]};
+        // Our own copy of the weights: the backward plan converts them again for its own primitive.
+        weights_ = w.floats;
+        if (element_count(w.shape) != static_cast<int64_t>(weights_.size()))
+            throw model_error(fmt::format("{}: weights hold {} values for shape {}", node_.describe(), weights_.size(), to_string(w.shape)));
+        weights_plain_ = engine::view(fb.eng(), {weight_dims_, dt::f32, groups_ == 1 ? tag::oihw : tag::goihw}, weights_.data());
+        has_bias_ = fb.has_input(2);
+
+        auto pd = forward_pd(fb.eng(), x[0]);
+        dnnl::memory src = fb.input_as(0, pd.src_desc());
+        dnnl::memory weights = fb.convert_now(weights_plain_, pd.weights_desc());
+        dnnl::memory dst = fb.allocate(pd.dst_desc());
+        std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+        if (has_bias_) {
+            const constant& b = fb.constant_input(2, "bias");
+            if (element_count(b.shape) != out_channels_)
+                throw model_error(fmt::format("{}: bias has {} values for {} output channels", node_.describe(), element_count(b.shape), out_channels_));
+            args[DNNL_ARG_BIAS] = fb.constant_memory(b, {out_channels_});
+        }
+        fb.add(dnnl::convolution_forward(pd), std::move(args));
+        fb.define_output(0, {dst_dims_.begin(), dst_dims_.end()}, dst);
+    }
+
+    void build_backward(engine::backward_builder& bb) override {
+        const std::string& in = node_.inputs[0];
+        if (!bb.wants_diff(in)) return;
+        const int64_t n = src_dims_[0] * bb.stack();
+        auto hint = forward_pd(bb.eng(), n);
+        auto s = src_dims_, d = dst_dims_;
+        s[0] = d[0] = n;
+        dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, {s, dt::f32, tag::any},
+                                                   {weight_dims_, dt::f32, tag::any}, {d, dt::f32, tag::any},
+                                                   {win_.stride[0], win_.stride[1]}, win_.dnnl_dilation(),
+                                                   {win_.pad_begin[0], win_.pad_begin[1]},
+                                                   {win_.pad_end_eff[0], win_.pad_end_eff[1]});
+        dnnl::convolution_backward_data::primitive_desc pd(desc, bb.eng(), hint);
+        dnnl::memory weights = engine::reorder_now(bb.eng(), weights_plain_, pd.weights_desc());
+        dnnl::memory diff_dst = bb.diff_as(node_.outputs[0], pd.diff_dst_desc());
+        dnnl::memory diff_src = bb.allocate(pd.diff_src_desc());
+        bb.add(dnnl::convolution_backward_data(pd),
+               {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DIFF_SRC, diff_src}});
+        bb.contribute(in, diff_src);
+    }
+
+private:
+    dnnl::convolution_forward::primitive_desc forward_pd(const dnnl::engine& eng, int64_t batch) const {
+        auto s = src_dims_, d = dst_dims_;
+        s[0] = d[0] = batch;
+        dnnl::memory::desc bias_md = has_bias_ ? dnnl::memory::desc({out_channels_}, dt::f32, tag::x) : dnnl::memory::desc();
+        dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                             {s, dt::f32, tag::any}, {weight_dims_, dt::f32, tag::any}, bias_md,
+                                             {d, dt::f32, tag::any}, {win_.stride[0], win_.stride[1]},
+                                             win_.dnnl_dilation(), {win_.pad_begin[0], win_.pad_begin[1]},
+                                             {win_.pad_end_eff[0], win_.pad_end_eff[1]});
+        return {desc, eng};
+    }
+
+    window win_;
+    int64_t groups_ = 1, out_channels_ = 0;
+    bool has_bias_ = false;
+    engine::dims src_dims_, dst_dims_, weight_dims_;
+    std::vector<float> weights_;
+    dnnl::memory weights_plain_; ///< views weights_
+};
+
+} // namespace
+
+std::unique_ptr<op> make_conv(const node& n) { return std::make_unique<conv_op>(n); }
+
+} // namespace deepinside::ops

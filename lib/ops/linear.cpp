@@ -1,0 +1,145 @@
+// Gemm and MatMul with a constant right-hand side (a fully connected layer) on oneDNN matmul.
+// Backward: diff_A = diff_Y · Bᵀ, a second matmul over the transposed view of the same weights.
+#include "ops/op.hpp"
+
+namespace deepinside::ops {
+
+namespace {
+
+using dt = dnnl::memory::data_type;
+
+/// C-order strides of `d`, with the last two axes swapped when `transposed` (a transposed view).
+engine::dims strides_of(const engine::dims& d, bool transposed) {
+    engine::dims logical = d;
+    if (transposed) std::swap(logical[d.size() - 1], logical[d.size() - 2]);
+    engine::dims s(d.size(), 1);
+    for (int i = static_cast<int>(d.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * logical[i + 1];
+    if (transposed) std::swap(s[d.size() - 1], s[d.size() - 2]);
+    return s;
+}
+
+class linear_op final : public op {
+public:
+    using op::op;
+
+    void build_forward(engine::forward_builder& fb) override {
+        const shape_t& a = fb.input(0).shape;
+        const constant& b = fb.constant_input(1, "B");
+        if (b.is_int) throw model_error(fmt::format("{}: B must be float", node_.describe()));
+        const bool gemm = node_.op_type == "Gemm";
+        trans_a_ = gemm && node_.get_int("transA", 0) != 0;
+        const bool trans_b = gemm && node_.get_int("transB", 0) != 0;
+        const float alpha = gemm ? node_.get_float("alpha", 1.0f) : 1.0f;
+        if (gemm && (a.size() != 2 || b.shape.size() != 2))
+            throw model_error(fmt::format("{}: Gemm needs 2-D inputs, has {} and {}", node_.describe(), to_string(a), to_string(b.shape)));
+        if (a.size() < 2 || b.shape.size() < 2)
+            refuse(fmt::format("MatMul of 1-D operands is not supported ({} × {})", to_string(a), to_string(b.shape)));
+
+        // Align ranks (batch axes broadcast as in NumPy), then read M, K, N.
+        const size_t rank = std::max(a.size(), b.shape.size());
+        a_dims_ = engine::dims(rank - a.size(), 1);
+        a_dims_.insert(a_dims_.end(), a.begin(), a.end());
+        b_dims_ = engine::dims(rank - b.shape.size(), 1);
+        b_dims_.insert(b_dims_.end(), b.shape.begin(), b.shape.end());
+        if (trans_a_) std::swap(a_dims_[rank - 1], a_dims_[rank - 2]);
+        if (trans_b) std::swap(b_dims_[rank - 1], b_dims_[rank - 2]);
+        const int64_t m = a_dims_[rank - 2], k = a_dims_[rank - 1], n = b_dims_[rank - 1];
+        if (b_dims_[rank - 2] != k)
+            throw model_error(fmt::format("{}: inner dimensions differ ({} × {})", node_.describe(), to_string(a), to_string(b.shape)));
+        y_dims_ = engine::dims(rank);
+        for (size_t i = 0; i + 2 < rank; ++i) {
+            if (a_dims_[i] != b_dims_[i] && a_dims_[i] != 1 && b_dims_[i] != 1)
+                throw model_error(fmt::format("{}: batch axes do not broadcast ({} × {})", node_.describe(), to_string(a), to_string(b.shape)));
+            y_dims_[i] = std::max(a_dims_[i], b_dims_[i]);
+        }
+        y_dims_[rank - 2] = m;
+        y_dims_[rank - 1] = n;
+
+        // Weights: alpha folded in, stored as a C-order [.., K, N] array we own.
+        weights_.assign(b.floats.size(), 0.0f);
+        const int64_t batches = static_cast<int64_t>(b.floats.size()) / (k * n);
+        for (int64_t q = 0; q < batches; ++q)
+            for (int64_t r = 0; r < k; ++r)
+                for (int64_t c = 0; c < n; ++c)
+                    weights_[(q * k + r) * n + c] = alpha * b.floats[q * k * n + (trans_b ? c * k + r : r * n + c)];
+        dnnl::memory::desc w_md(b_dims_, dt::f32, strides_of(b_dims_, false));
+        weights_plain_ = engine::view(fb.eng(), w_md, weights_.data());
+
+        dnnl::memory src = fb.input_plain(0);
+        dnnl::memory::desc a_md(a_dims_, dt::f32, strides_of(a_dims_, trans_a_));
+        dnnl::memory a_view = engine::view(fb.eng(), a_md, src.get_data_handle());
+        dnnl::memory::desc y_md(y_dims_, dt::f32, strides_of(y_dims_, false));
+
+        dnnl::memory::desc bias_md;
+        dnnl::memory bias;
+        if (gemm && fb.has_input(2)) {
+            bias_ = broadcast_bias(fb.constant_input(2, "C"), node_.get_float("beta", 1.0f), m, n);
+            bias_md = dnnl::memory::desc({bias_rows_, n}, dt::f32, dnnl::memory::format_tag::ab);
+            bias = engine::view(fb.eng(), bias_md, bias_.data());
+        }
+        dnnl::matmul::desc desc(a_md, {b_dims_, dt::f32, dnnl::memory::format_tag::any}, bias_md, y_md);
+        dnnl::matmul::primitive_desc pd(desc, fb.eng());
+        dnnl::memory weights = fb.convert_now(weights_plain_, pd.weights_desc());
+        dnnl::memory dst = fb.allocate(y_md);
+        std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, a_view}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+        if (bias) args[DNNL_ARG_BIAS] = bias;
+        fb.add(dnnl::matmul(pd), std::move(args));
+        fb.define_output(0, shape_t(y_dims_.begin(), y_dims_.end()), dst);
+    }
+
+    void build_backward(engine::backward_builder& bb) override {
+        const std::string& in = node_.inputs[0];
+        if (!bb.wants_diff(in)) return;
+        if (trans_a_) refuse("backward through transA=1 is not supported");
+        const size_t rank = a_dims_.size();
+        for (size_t i = 0; i + 2 < rank; ++i)
+            if (a_dims_[i] != y_dims_[i] || b_dims_[i] != 1)
+                refuse("backward through a batched MatMul with broadcast or batched weights is not supported");
+        // Stacked copies along the outermost axis: in plain layout that is K copies of the whole tensor.
+        engine::dims dy = y_dims_, da = a_dims_;
+        dy[0] *= bb.stack();
+        da[0] *= bb.stack();
+        engine::dims wt = b_dims_;
+        std::swap(wt[rank - 1], wt[rank - 2]);
+        dnnl::memory::desc dy_md(dy, dt::f32, strides_of(dy, false)), da_md(da, dt::f32, strides_of(da, false));
+        dnnl::memory::desc wt_md(wt, dt::f32, strides_of(wt, true)); // Bᵀ as a view of B
+        dnnl::matmul::desc desc(dy_md, wt_md, da_md);
+        dnnl::matmul::primitive_desc pd(desc, bb.eng());
+        dnnl::memory wt_mem = engine::view(bb.eng(), wt_md, weights_.data());
+        dnnl::memory g = bb.diff_as(node_.outputs[0], engine::scale_batch(engine::plain_desc(bb.forward_value(node_.outputs[0]).shape), bb.stack()));
+        dnnl::memory g_view = engine::view(bb.eng(), dy_md, g.get_data_handle());
+        dnnl::memory diff_a = bb.allocate(da_md);
+        bb.add(dnnl::matmul(pd), {{DNNL_ARG_SRC, g_view}, {DNNL_ARG_WEIGHTS, wt_mem}, {DNNL_ARG_DST, diff_a}});
+        const dnnl::memory::desc a_plain = engine::scale_batch(engine::plain_desc(bb.forward_value(in).shape), bb.stack());
+        bb.contribute(in, engine::view(bb.eng(), a_plain, diff_a.get_data_handle()));
+    }
+
+private:
+    /// beta·C broadcast to [1, N] when C is a row vector or scalar, else to [M, N].
+    std::vector<float> broadcast_bias(const constant& c, float beta, int64_t m, int64_t n) {
+        if (c.is_int) throw model_error(fmt::format("{}: C must be float", node_.describe()));
+        shape_t cs = c.shape;
+        while (cs.size() < 2) cs.insert(cs.begin(), 1);
+        if (cs.size() != 2 || (cs[0] != 1 && cs[0] != m) || (cs[1] != 1 && cs[1] != n))
+            throw model_error(fmt::format("{}: C of shape {} does not broadcast to [{}, {}]", node_.describe(), to_string(c.shape), m, n));
+        bias_rows_ = cs[0] == 1 ? 1 : m;
+        std::vector<float> out(static_cast<size_t>(bias_rows_ * n));
+        for (int64_t r = 0; r < bias_rows_; ++r)
+            for (int64_t q = 0; q < n; ++q)
+                out[r * n + q] = beta * c.floats[(cs[0] == 1 ? 0 : r) * cs[1] + (cs[1] == 1 ? 0 : q)];
+        return out;
+    }
+
+    bool trans_a_ = false;
+    engine::dims a_dims_, b_dims_, y_dims_;
+    int64_t bias_rows_ = 1;
+    std::vector<float> weights_, bias_;
+    dnnl::memory weights_plain_;
+};
+
+} // namespace
+
+std::unique_ptr<op> make_gemm(const node& n) { return std::make_unique<linear_op>(n); }
+std::unique_ptr<op> make_matmul(const node& n) { return std::make_unique<linear_op>(n); }
+
+} // namespace deepinside::ops
