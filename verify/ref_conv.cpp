@@ -118,7 +118,19 @@ conv_shape conv_geometry(const node& n, const src_list& src) {
 
 } // namespace
 
-// Loops run over output columns innermost so that a 224x224 VGG stays within seconds in double.
+namespace {
+/// dst[o] += w * src[o * stride] for o in [0, count); the unit-stride case is split out so that the
+/// compiler vectorises it.
+inline void axpy_strided(double* dst, const double* src, double w, int64_t count, int64_t stride) {
+    if (stride == 1)
+        for (int64_t o = 0; o < count; ++o) dst[o] += w * src[o];
+    else
+        for (int64_t o = 0; o < count; ++o) dst[o] += w * src[o * stride];
+}
+} // namespace
+
+// Output rows innermost, one row at a time so that the rows stay in cache: a 224x224 VGG-11 then
+// runs in seconds in double.
 dtensor conv_fwd(const node& n, const src_list& src) {
     const conv_shape s = conv_geometry(n, src);
     const dtensor& x = *src[0];
@@ -126,6 +138,10 @@ dtensor conv_fwd(const node& n, const src_list& src) {
     const dtensor* b = src.size() > 2 ? src[2] : nullptr;
     dtensor y({s.batch, s.out_c, s.y.out, s.x.out});
     const int64_t in_plane = s.in_h * s.in_w, out_plane = s.y.out * s.x.out;
+    std::vector<std::pair<int64_t, int64_t>> x_range(static_cast<size_t>(s.k_w));
+    for (int64_t kw = 0; kw < s.k_w; ++kw)
+        x_range[static_cast<size_t>(kw)] =
+            valid_outputs(kw * s.x.dilation - s.x.pad_begin, s.x.stride, s.in_w, s.x.out);
     for (int64_t nb = 0; nb < s.batch; ++nb)
         for (int64_t m = 0; m < s.out_c; ++m) {
             double* dst = &y.data[static_cast<size_t>((nb * s.out_c + m) * out_plane)];
@@ -133,19 +149,21 @@ dtensor conv_fwd(const node& n, const src_list& src) {
             const int64_t g = m / s.out_cg;
             for (int64_t c = 0; c < s.in_cg; ++c) {
                 const double* plane = &x.data[static_cast<size_t>((nb * s.in_c + g * s.in_cg + c) * in_plane)];
-                for (int64_t kh = 0; kh < s.k_h; ++kh)
-                    for (int64_t kw = 0; kw < s.k_w; ++kw) {
-                        const double wv = w.data[static_cast<size_t>(((m * s.in_cg + c) * s.k_h + kh) * s.k_w + kw)];
-                        const int64_t off_y = kh * s.y.dilation - s.y.pad_begin;
-                        const int64_t off_x = kw * s.x.dilation - s.x.pad_begin;
-                        const auto [oy0, oy1] = valid_outputs(off_y, s.y.stride, s.in_h, s.y.out);
-                        const auto [ox0, ox1] = valid_outputs(off_x, s.x.stride, s.in_w, s.x.out);
-                        for (int64_t oy = oy0; oy < oy1; ++oy) {
-                            const int64_t row = (oy * s.y.stride + off_y) * s.in_w + off_x;
-                            double* out = dst + oy * s.x.out;
-                            for (int64_t ox = ox0; ox < ox1; ++ox) out[ox] += wv * plane[row + ox * s.x.stride];
+                const double* wk = &w.data[static_cast<size_t>((m * s.in_cg + c) * s.k_h * s.k_w)];
+                for (int64_t oy = 0; oy < s.y.out; ++oy) {
+                    double* out = dst + oy * s.x.out;
+                    for (int64_t kh = 0; kh < s.k_h; ++kh) {
+                        const int64_t iy = oy * s.y.stride + kh * s.y.dilation - s.y.pad_begin;
+                        if (iy < 0 || iy >= s.in_h) continue;
+                        for (int64_t kw = 0; kw < s.k_w; ++kw) {
+                            const auto [ox0, ox1] = x_range[static_cast<size_t>(kw)];
+                            if (ox0 >= ox1) continue;
+                            const int64_t ix0 = ox0 * s.x.stride + kw * s.x.dilation - s.x.pad_begin;
+                            axpy_strided(out + ox0, plane + iy * s.in_w + ix0, wk[kh * s.k_w + kw], ox1 - ox0,
+                                         s.x.stride);
                         }
                     }
+                }
             }
         }
     return y;

@@ -45,9 +45,12 @@ gemm_shape gemm_geometry(const node& n, const src_list& src) {
     return s;
 }
 
-row_matrix op(const dtensor& t, bool transpose) {
+/// Calls f with the 2-D view of `t`, transposed or not, without copying: Eigen folds the transpose
+/// into the product (a copy of a 4096x25088 weight would dominate a VGG pass).
+template <typename F>
+row_matrix with_op(const dtensor& t, bool transpose, F&& f) {
     const const_view v(t.data.data(), t.shape[0], t.shape[1]);
-    return transpose ? row_matrix(v.transpose()) : row_matrix(v);
+    return transpose ? row_matrix(f(v.transpose())) : row_matrix(f(v));
 }
 
 } // namespace
@@ -55,7 +58,9 @@ row_matrix op(const dtensor& t, bool transpose) {
 dtensor gemm_fwd(const node& n, const src_list& src) {
     const gemm_shape s = gemm_geometry(n, src);
     dtensor y({s.m, s.n});
-    view(y.data.data(), s.m, s.n) = s.alpha * (op(*src[0], s.trans_a) * op(*src[1], s.trans_b));
+    view(y.data.data(), s.m, s.n) = with_op(*src[0], s.trans_a, [&](const auto& a) {
+        return with_op(*src[1], s.trans_b, [&](const auto& b) { return row_matrix(s.alpha * (a * b)); });
+    });
     if (s.c) {
         const auto idx = broadcast_index(s.c->shape, y.shape);
         for (size_t i = 0; i < idx.size(); ++i) y.data[i] += s.beta * s.c->data[static_cast<size_t>(idx[i])];
@@ -68,12 +73,16 @@ std::vector<dtensor> gemm_bwd(const backward_args& a) {
     auto diffs = empty_diffs(a);
     const const_view g(a.diff_dst.data.data(), s.m, s.n);
     if (a.need[0]) {
-        const row_matrix d = s.alpha * (g * op(*a.src[1], s.trans_b).transpose()); // [M, K]
+        const row_matrix d = with_op(*a.src[1], s.trans_b, [&](const auto& b) {
+            return row_matrix(s.alpha * (g * b.transpose())); // [M, K]
+        });
         diffs[0] = dtensor(a.src[0]->shape);
         view(diffs[0].data.data(), a.src[0]->shape[0], a.src[0]->shape[1]) = s.trans_a ? row_matrix(d.transpose()) : d;
     }
     if (a.need[1]) {
-        const row_matrix d = s.alpha * (op(*a.src[0], s.trans_a).transpose() * g); // [K, N]
+        const row_matrix d = with_op(*a.src[0], s.trans_a, [&](const auto& x) {
+            return row_matrix(s.alpha * (x.transpose() * g)); // [K, N]
+        });
         diffs[1] = dtensor(a.src[1]->shape);
         view(diffs[1].data.data(), a.src[1]->shape[0], a.src[1]->shape[1]) = s.trans_b ? row_matrix(d.transpose()) : d;
     }
