@@ -50,7 +50,9 @@ struct image_limits {
 /// a white background (grey + alpha gives grey, RGB + alpha gives RGB). No gamma or colour-profile
 /// correction is applied. CMYK JPEGs are refused.
 /// Throws input_error for an unknown format, an image larger than the limits (checked from the
-/// header, before decoding), or a corrupt or truncated file; io_error when the file cannot be read.
+/// header, before decoding), or a corrupt or truncated file (including the damaged-data warnings
+/// of libjpeg, such as "Premature end of JPEG file", and CRC or zlib checksum failures of PNG);
+/// io_error when the file cannot be read.
 image read_image(const std::string& path, const image_limits& limits = {});
 
 /// Writes `img` (1 or 3 channels) as an 8-bit PNG. Atomic like write_npy. Throws input_error for

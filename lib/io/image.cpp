@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 // jpeglib.h needs size_t and FILE declared first.
 #include <jerror.h>
@@ -116,6 +117,7 @@ struct png_header {
     png_uint_32 width = 0, height = 0;
     int channels = 0; ///< after the transforms: 1..4
     size_t row_bytes = 0;
+    int passes = 1; ///< 7 for Adam7-interlaced images
 };
 
 bool png_phase_read_info(png_structp png, png_infop info, png_header* header) {
@@ -137,16 +139,19 @@ bool png_phase_set_transforms(png_structp png, png_infop info, png_header* heade
     if (colour_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
     if (bit_depth == 16) png_set_scale_16(png);
-    png_set_interlace_handling(png);
+    header->passes = png_set_interlace_handling(png);
     png_read_update_info(png, info);
     header->channels = png_get_channels(png, info);
     header->row_bytes = png_get_rowbytes(png, info);
     return true;
 }
 
-bool png_phase_read_pixels(png_structp png, png_bytepp rows) {
+bool png_phase_read_pixels(png_structp png, const png_header* header, uint8_t* dst) {
     if (setjmp(png_jmpbuf(png))) return false;
-    png_read_image(png, rows);
+    // Row by row rather than png_read_image: no array of row pointers (8 bytes per row) for tall
+    // images. Interlaced images take every pass over the same rows, which libpng fills in.
+    for (int pass = 0; pass < header->passes; ++pass)
+        for (png_uint_32 y = 0; y < header->height; ++y) png_read_row(png, dst + size_t{y} * header->row_bytes, nullptr);
     png_read_end(png, nullptr);
     return true;
 }
@@ -175,9 +180,7 @@ image decode_png(const std::string& path, const std::vector<uint8_t>& file, cons
     dst.width = static_cast<int>(header.width);
     dst.height = static_cast<int>(header.height);
     dst.pixels.resize(header.row_bytes * header.height);
-    std::vector<png_bytep> rows(header.height);
-    for (size_t y = 0; y < rows.size(); ++y) rows[y] = dst.pixels.data() + y * header.row_bytes;
-    if (!png_phase_read_pixels(guard.png, rows.data())) throw fail();
+    if (!png_phase_read_pixels(guard.png, &header, dst.pixels.data())) throw fail();
 
     if (header.channels == 2 || header.channels == 4) composite_on_white(dst.pixels, header.channels);
     dst.channels = header.channels >= 3 ? 3 : 1;
