@@ -350,7 +350,9 @@ graph build_graph(const ::onnx::ModelProto& model, const opset_map& opsets, cons
     g.ir_version = model.ir_version();
     g.opset = opsets.at("");
     g.producer = model.producer_name();
-    for (const auto& prop : model.metadata_props()) g.metadata[prop.key()] = prop.value();
+    for (const auto& prop : model.metadata_props())
+        if (!g.metadata.emplace(prop.key(), prop.value()).second)
+            throw model_error(fmt::format("{}: metadata_props has key '{}' twice", src.file, prop.key()));
 
     // Only tensors something reads must be of a type we can hold; others may be skipped.
     std::unordered_set<std::string> used;
@@ -412,15 +414,50 @@ graph build_graph(const ::onnx::ModelProto& model, const opset_map& opsets, cons
     return g;
 }
 
+// A copy of `model` for shape inference without the bulk of the weights: inference needs every
+// initializer's type and shape, but the values only of small tensors (the shapes and axes that
+// shape ops read). Declared inner and output shapes are left out: we do not trust them.
+::onnx::ModelProto shape_inference_copy(::onnx::ModelProto& model) {
+    constexpr int64_t max_values_kept = 4096;
+    auto* initializers = model.mutable_graph()->mutable_initializer();
+    google::protobuf::RepeatedPtrField<::onnx::TensorProto> held;
+    held.Swap(initializers);
+    ::onnx::ModelProto copy;
+    try {
+        copy.CopyFrom(model);
+    } catch (...) {
+        held.Swap(initializers);
+        throw;
+    }
+    held.Swap(initializers);
+
+    auto* g = copy.mutable_graph();
+    for (const auto& t : model.graph().initializer()) {
+        auto* dst = g->add_initializer();
+        bool small = t.data_location() != ::onnx::TensorProto::EXTERNAL;
+        int64_t count = 1;
+        for (int64_t d : t.dims()) {
+            if (!small || d < 0 || d > max_values_kept || (count *= d) > max_values_kept) small = false;
+        }
+        if (small) {
+            *dst = t;
+        } else {
+            dst->set_name(t.name());
+            dst->set_data_type(t.data_type());
+            *dst->mutable_dims() = t.dims();
+        }
+    }
+    g->clear_value_info();
+    for (auto& out : *g->mutable_output())
+        if (out.has_type() && out.type().has_tensor_type()) out.mutable_type()->mutable_tensor_type()->clear_shape();
+    return copy;
+}
+
 // ONNX's checker, as check_model does it but with the model's folder so external data resolves,
 // then strict shape inference on a copy without the declared shapes we do not trust.
-void run_onnx_checks(const ::onnx::ModelProto& model, const tensor_source& src) {
+void run_onnx_checks(::onnx::ModelProto& model, const tensor_source& src) {
     std::unordered_map<std::string, int> imports;
     for (const auto& import : model.opset_import()) imports[import.domain()] = static_cast<int>(import.version());
-    std::unordered_set<std::string> keys;
-    for (const auto& prop : model.metadata_props())
-        if (!keys.insert(prop.key()).second)
-            throw model_error(fmt::format("{}: metadata_props has key '{}' twice", src.file, prop.key()));
     try {
         ::onnx::checker::CheckerContext ctx;
         ctx.set_ir_version(static_cast<int>(model.ir_version()));
@@ -433,12 +470,7 @@ void run_onnx_checks(const ::onnx::ModelProto& model, const tensor_source& src) 
         throw model_error(fmt::format("{}: ONNX checker: {}", src.file, one_line(e.what())));
     }
 
-    ::onnx::ModelProto copy;
-    copy.CopyFrom(model);
-    auto* g = copy.mutable_graph();
-    g->clear_value_info();
-    for (auto& out : *g->mutable_output())
-        if (out.has_type() && out.type().has_tensor_type()) out.mutable_type()->mutable_tensor_type()->clear_shape();
+    ::onnx::ModelProto copy = shape_inference_copy(model);
     try {
         ::onnx::shape_inference::InferShapes(copy, ::onnx::OpSchemaRegistry::Instance(),
                                              ::onnx::ShapeInferenceOptions(/*check_type=*/true, /*error_mode=*/1));
@@ -447,10 +479,24 @@ void run_onnx_checks(const ::onnx::ModelProto& model, const tensor_source& src) 
     }
 }
 
-} // namespace
+// Names in messages come from the file: control characters would break the one-line rule (or forge
+// extra lines in a log), so they are shown as \xNN.
+std::string printable(const char* text) {
+    std::string out;
+    for (const char* p = text; *p; ++p) {
+        const auto c = static_cast<unsigned char>(*p);
+        if (c < 0x20 || c == 0x7f)
+            out += fmt::format("\\x{:02x}", c);
+        else
+            out += *p;
+    }
+    return out;
+}
 
-graph read_onnx_bytes(const std::string& bytes, const std::string& source, const std::string& base_dir,
-                      const read_options& options) {
+bool has_control_characters(const char* text) { return printable(text) != text; }
+
+graph read_model(const std::string& bytes, const std::string& source, const std::string& base_dir,
+                 const read_options& options) {
     if (bytes.empty()) throw model_error(fmt::format("{}: the file is empty, not a valid ONNX protobuf", source));
     check_size(bytes.size(), source, options);
     ::onnx::ModelProto model;
@@ -472,6 +518,24 @@ graph read_onnx_bytes(const std::string& bytes, const std::string& source, const
     if (model.ir_version() <= checker_max_ir_version && opsets.at("") <= checker_max_opset)
         run_onnx_checks(model, src);
     return result;
+}
+
+} // namespace
+
+graph read_onnx_bytes(const std::string& bytes, const std::string& source, const std::string& base_dir,
+                      const read_options& options) {
+    try {
+        return read_model(bytes, source, base_dir, options);
+    } catch (const model_error& e) {
+        if (has_control_characters(e.what())) throw model_error(printable(e.what()));
+        throw;
+    } catch (const unsupported_error& e) {
+        if (has_control_characters(e.what())) throw unsupported_error(printable(e.what()));
+        throw;
+    } catch (const io_error& e) {
+        if (has_control_characters(e.what())) throw io_error(printable(e.what()));
+        throw;
+    }
 }
 
 graph read_onnx(const std::string& path, const read_options& options) {

@@ -46,10 +46,11 @@ void decode_raw(const std::string& bytes, int32_t data_type, int64_t count, cons
     switch (data_type) {
     case TensorProto::FLOAT:
         dst.floats.resize(n);
-        if constexpr (std::endian::native == std::endian::little)
-            std::memcpy(dst.floats.data(), bytes.data(), n * sizeof(float));
-        else
+        if constexpr (std::endian::native == std::endian::little) {
+            if (n != 0) std::memcpy(dst.floats.data(), bytes.data(), n * sizeof(float));
+        } else {
             for (size_t i = 0; i < n; ++i) dst.floats[i] = load_little_endian<float>(bytes.data() + 4 * i);
+        }
         break;
     case TensorProto::INT32:
         dst.ints.resize(n);

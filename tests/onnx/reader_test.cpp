@@ -122,6 +122,44 @@ BOOST_AUTO_TEST_CASE(random_bytes_are_refused) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(corrupted_models_never_escape_the_error_hierarchy) {
+    // Random byte changes in a valid model: each must load or throw one of our errors (which the
+    // CLI reports as one line), never crash or leak another exception type.
+    const std::string original = serialize(tiny_model());
+    std::mt19937 rng(7);
+    int loaded = 0, refused = 0;
+    for (int trial = 0; trial < 2000; ++trial) {
+        std::string bytes = original;
+        const int changes = 1 + static_cast<int>(rng() % 4);
+        for (int c = 0; c < changes; ++c) bytes[rng() % bytes.size()] = static_cast<char>(rng());
+        try {
+            read_onnx_bytes(bytes, "mutated.onnx", "");
+            ++loaded;
+        } catch (const deepinside::error& e) {
+            ++refused;
+            BOOST_TEST(std::string(e.what()).rfind("mutated.onnx: ", 0) == 0u, e.what());
+        }
+    }
+    BOOST_TEST_MESSAGE("mutated models: " << loaded << " loaded, " << refused << " refused");
+    BOOST_TEST(refused > 0);
+}
+
+BOOST_AUTO_TEST_CASE(names_from_the_file_cannot_break_the_message_onto_two_lines) {
+    temp_dir dir;
+    auto m = tiny_model();
+    node_named(m, "flat")->set_input(0, "evil\nFAKE LOG LINE");
+    const std::string msg = error_of<model_error>([&] { load(dir, m); });
+    BOOST_TEST(msg.find('\n') == std::string::npos);
+    CHECK_HAS(msg, "'evil\\x0aFAKE LOG LINE'");
+}
+
+BOOST_AUTO_TEST_CASE(duplicate_metadata_keys_are_refused) {
+    temp_dir dir;
+    auto m = tiny_model();
+    *m.add_metadata_props() = m.metadata_props(0);
+    CHECK_HAS(error_of<model_error>([&] { load(dir, m); }), "metadata_props has key 'labels' twice");
+}
+
 BOOST_AUTO_TEST_CASE(files_above_the_size_limit_are_refused_before_reading) {
     temp_dir dir;
     read_options options;
@@ -242,6 +280,19 @@ BOOST_AUTO_TEST_CASE(tensor_produced_twice) {
     auto m3 = tiny_model();
     *m3.mutable_graph()->add_initializer() = float_tensor("fc.b", {3}, {1, 2, 3});
     CHECK_HAS(error_of<model_error>([&] { load(dir, m3); }), "initializer 'fc.b' is defined twice");
+}
+
+BOOST_AUTO_TEST_CASE(omitted_optional_inputs_stay_empty_names) {
+    // Clip(r, min omitted, max): the engine must see that the second input is absent.
+    temp_dir dir;
+    auto m = tiny_model();
+    node_named(m, "flat")->set_input(0, "clipped");
+    *m.mutable_graph()->add_initializer() = float_tensor("six", {}, {6.0f});
+    add_node(m.mutable_graph(), "Clip", "relu6", {"r", "", "six"}, {"clipped"});
+    const graph g = load(dir, m);
+    const node& clip = find_node(g, "relu6");
+    BOOST_TEST(clip.inputs == (std::vector<std::string>{"r", "", "six"}), boost::test_tools::per_element());
+    BOOST_TEST(g.nodes[2].name == "relu6"); // sorted before Flatten, which reads it
 }
 
 BOOST_AUTO_TEST_CASE(unsorted_nodes_are_sorted) {
