@@ -1,0 +1,111 @@
+// deepinside bench MODEL [--input X.npy] --what forward|saliency|saliency-all --iters N --threads T
+// Times whole calls on a network built once (primitive creation is outside the timed region) and
+// prints the median, the spread, and the arithmetic rate of the convolutions and matrix products.
+#include "commands.hpp"
+#include "common.hpp"
+
+#include <deepinside/errors.hpp>
+#include <deepinside/onnx_reader.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <random>
+
+namespace deepinside::cli {
+
+namespace {
+
+/// Multiply-adds ×2 of the Conv, Gemm and MatMul nodes in one forward pass.
+double forward_flops(const graph& g, const network& net) {
+    double flops = 0;
+    for (const node& n : g.nodes) {
+        if (n.op_type == "Conv") {
+            const constant* w = g.find_constant(n.inputs.at(1));
+            if (!w) continue;
+            const shape_t y = net.shape_of(n.outputs[0]);
+            flops += 2.0 * double(element_count(y)) * double(w->shape[1] * w->shape[2] * w->shape[3]);
+        } else if (n.op_type == "Gemm" || n.op_type == "MatMul") {
+            const shape_t y = net.shape_of(n.outputs[0]);
+            const shape_t a = net.shape_of(n.inputs[0]);
+            const int64_t k = n.op_type == "Gemm" && n.get_int("transA", 0) ? a[0] : a.back();
+            flops += 2.0 * double(element_count(y)) * double(k);
+        }
+    }
+    return flops;
+}
+
+} // namespace
+
+command add_bench(CLI::App& app) {
+    struct options {
+        std::string model, input, what = "forward";
+        int iters = 20, threads = 0, warmup = 3;
+        int64_t batch = 1;
+    };
+    auto o = std::make_shared<options>();
+    app.add_option("MODEL", o->model, "ONNX model file")->required();
+    app.add_option("--input", o->input, "float32 .npy input (default: random normal of the model's input shape)");
+    app.add_option("--batch", o->batch, "Batch of the random input")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--what", o->what, "forward, saliency (forward + one gradient map) or saliency-all (forward + gradient, deconvnet and guided)")
+        ->capture_default_str()->check(CLI::IsMember({"forward", "saliency", "saliency-all"}));
+    app.add_option("--iters", o->iters, "Timed iterations")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--warmup", o->warmup, "Untimed iterations first")->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--threads", o->threads, "oneDNN threads (default: OMP_NUM_THREADS, else all cores)");
+    return [o] {
+        graph g = read_onnx(o->model);
+        tensor x;
+        if (!o->input.empty()) {
+            x = read_npy(o->input);
+        } else {
+            shape_t s = g.inputs.at(0).shape;
+            if (s.empty()) throw input_error(fmt::format("{}: the input has no shape; pass --input", o->model));
+            for (size_t d = 0; d < s.size(); ++d)
+                if (s[d] < 0) {
+                    if (d != 0) throw input_error(fmt::format("{}: input dimension {} is open; pass --input", o->model, d));
+                    s[d] = o->batch;
+                }
+            x = tensor(s);
+            std::mt19937 rng(0);
+            std::normal_distribution<float> normal;
+            for (auto& v : x.data) v = normal(rng);
+        }
+        network net(g, x.shape, engine_flags(o->threads, "gradient"));
+        net.forward(x);
+        const tensor scores = net.read(net.score_tensor());
+        const int64_t batch = x.shape[0], classes = scores.size() / batch;
+        std::vector<int64_t> top;
+        for (int64_t b = 0; b < batch; ++b) top.push_back(top_k(scores.data.data() + b * classes, classes, 1)[0]);
+        std::vector<backward_request> requests;
+        if (o->what == "saliency") requests = {{{target::kind::class_score, "", top, {}}, backward_rule::gradient}};
+        if (o->what == "saliency-all")
+            for (auto r : {backward_rule::gradient, backward_rule::deconvnet, backward_rule::guided})
+                requests.push_back({{target::kind::class_score, "", top, {}}, r});
+        if (!requests.empty()) net.prepare_backward(requests.size());
+        auto once = [&] {
+            net.forward(x);
+            if (!requests.empty()) net.backward(requests);
+        };
+        for (int i = 0; i < o->warmup; ++i) once();
+        std::vector<double> ms;
+        for (int i = 0; i < o->iters; ++i) {
+            const auto t0 = std::chrono::steady_clock::now();
+            once();
+            ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        }
+        std::sort(ms.begin(), ms.end());
+        const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+        // A backward-data pass costs what the forward does; one forward serves every request.
+        const double gflop = forward_flops(g, net) * (1.0 + double(requests.size())) * 1e-9;
+        fmt::print("model {}\ninput {}\nwhat {} ({} backward requests)\niters {}\n", o->model, to_string(x.shape), o->what,
+                   requests.size(), ms.size());
+        fmt::print("min {:.3f} ms\nmax {:.3f} ms\nspread {:.1f} %\n", ms.front(), ms.back(), 100.0 * (ms.back() - ms.front()) / median);
+        fmt::print("gflop {:.4f}\ngflops_per_s {:.1f}\n", gflop, gflop / (median * 1e-3));
+        fmt::print("median {:.3f} ms\n", median);
+        return 0;
+    };
+}
+
+} // namespace deepinside::cli

@@ -1,0 +1,128 @@
+#include "common.hpp"
+
+#include <deepinside/errors.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+namespace deepinside::cli {
+
+void preprocess_flags::add_to(CLI::App& app) {
+    app.add_option("--mean", mean, "Per-channel mean subtracted after scaling, e.g. 0.485,0.456,0.406 (default: model metadata, else 0)");
+    app.add_option("--std", std, "Per-channel standard deviation, e.g. 0.229,0.224,0.225 (default: model metadata, else 1)");
+    app.add_option("--scale", scale, "Factor applied to 0..255 pixels before the mean (default: model metadata, else 1/255)");
+    app.add_option("--channel-order", channel_order, "RGB or BGR (default: model metadata, else RGB)");
+}
+
+preprocess_options preprocess_flags::resolve(const graph& g) const {
+    std::map<std::string, std::string> props = g.metadata;
+    // Command-line values override the model's own, through the same parser.
+    if (!mean.empty()) props["deepinside.mean"] = mean;
+    if (!std.empty()) props["deepinside.std"] = std;
+    if (!scale.empty()) props["deepinside.scale"] = scale;
+    if (!channel_order.empty()) props["deepinside.channel_order"] = channel_order;
+    return preprocess_from_metadata(props, preprocess_options{});
+}
+
+shape_t image_input_shape(const graph& g, const image& img) {
+    if (g.inputs.empty()) throw model_error(fmt::format("{}: the graph has no input", g.source));
+    shape_t s = g.inputs.front().shape;
+    if (s.size() != 4)
+        throw input_error(fmt::format("{}: input '{}' of shape {} is not an NCHW image input", g.source, g.inputs.front().name,
+                                      to_string(s)));
+    if (s[0] < 0) s[0] = 1;
+    if (s[0] != 1) throw input_error(fmt::format("{}: input batch is fixed at {}; images are fed one at a time", g.source, s[0]));
+    if (s[1] < 0) s[1] = img.channels == 1 ? 1 : 3;
+    if (s[2] < 0) s[2] = img.height;
+    if (s[3] < 0) s[3] = img.width;
+    return s;
+}
+
+std::vector<std::string> load_labels(const std::string& labels_file, const std::string& model_path, const graph& g) {
+    std::string path = labels_file;
+    if (path.empty()) {
+        auto it = g.metadata.find("deepinside.labels");
+        if (it != g.metadata.end()) return split(it->second, ',');
+        std::filesystem::path p(model_path);
+        p.replace_extension(".labels.txt");
+        if (!std::filesystem::exists(p)) return {};
+        path = p.string();
+    }
+    std::ifstream in(path);
+    if (!in) throw io_error(fmt::format("{}: cannot open the labels file", path));
+    std::vector<std::string> labels;
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        labels.push_back(line);
+    }
+    return labels;
+}
+
+std::string label_of(const std::vector<std::string>& labels, int64_t c) {
+    return c >= 0 && c < static_cast<int64_t>(labels.size()) ? labels[static_cast<size_t>(c)] : fmt::format("class {}", c);
+}
+
+std::vector<float> softmax(const float* scores, int64_t n) {
+    const double top = *std::max_element(scores, scores + n);
+    double sum = 0;
+    std::vector<double> e(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) sum += e[i] = std::exp(double(scores[i]) - top);
+    std::vector<float> p(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(e[i] / sum);
+    return p;
+}
+
+std::vector<int64_t> top_k(const float* values, int64_t n, int64_t k) {
+    std::vector<int64_t> idx(static_cast<size_t>(n));
+    std::iota(idx.begin(), idx.end(), 0);
+    k = std::min(k, n);
+    std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
+                      [&](int64_t a, int64_t b) { return values[a] > values[b] || (values[a] == values[b] && a < b); });
+    idx.resize(static_cast<size_t>(k));
+    return idx;
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (true) {
+        size_t end = text.find(sep, start);
+        out.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
+        if (end == std::string::npos) break;
+        start = end + 1;
+    }
+    return out;
+}
+
+std::vector<int64_t> parse_int_list(const std::string& text, const char* option) {
+    std::vector<int64_t> out;
+    for (const auto& part : split(text, ',')) {
+        size_t used = 0;
+        long long v = 0;
+        try {
+            v = std::stoll(part, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (part.empty() || used != part.size())
+            throw input_error(fmt::format("{} expects comma-separated integers, got '{}'", option, text));
+        out.push_back(v);
+    }
+    return out;
+}
+
+engine_options engine_flags(int threads, const std::string& nonrelu) {
+    engine_options o;
+    o.threads = threads;
+    if (nonrelu == "refuse") o.nonrelu = nonrelu_policy::refuse;
+    else if (nonrelu == "gradient") o.nonrelu = nonrelu_policy::gradient;
+    else throw input_error(fmt::format("--nonrelu expects refuse or gradient, got '{}'", nonrelu));
+    return o;
+}
+
+} // namespace deepinside::cli

@@ -1,0 +1,41 @@
+#pragma once
+// What several subcommands share: loading a model, turning images into its input, labels, softmax.
+#include <deepinside/graph.hpp>
+#include <deepinside/io.hpp>
+#include <deepinside/network.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+namespace deepinside::cli {
+
+/// Preprocessing options as given on the command line (empty: the model's metadata or the defaults).
+struct preprocess_flags {
+    std::string mean, std, scale, channel_order;
+    void add_to(CLI::App& app);
+    preprocess_options resolve(const graph& g) const;
+};
+
+/// The model's input shape for one image of `img`'s size where the model leaves dimensions open.
+shape_t image_input_shape(const graph& g, const image& img);
+
+/// Class names: --labels FILE (one per line), else the model's `deepinside.labels` metadata, else
+/// MODEL's sibling file <stem>.labels.txt; empty when none exists.
+std::vector<std::string> load_labels(const std::string& labels_file, const std::string& model_path, const graph& g);
+std::string label_of(const std::vector<std::string>& labels, int64_t c);
+
+/// Softmax of one row of scores (in double, then rounded), for display.
+std::vector<float> softmax(const float* scores, int64_t n);
+
+/// Indices of the k largest values of a row, largest first (ties: lower index first).
+std::vector<int64_t> top_k(const float* values, int64_t n, int64_t k);
+
+/// "3,5,7" → {3,5,7}; throws input_error naming the option.
+std::vector<int64_t> parse_int_list(const std::string& text, const char* option);
+std::vector<std::string> split(const std::string& text, char sep);
+
+engine_options engine_flags(int threads, const std::string& nonrelu);
+
+} // namespace deepinside::cli

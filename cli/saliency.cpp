@@ -1,0 +1,158 @@
+// deepinside saliency MODEL (IMAGE | --input X.npy) [--class C] [--method M] [--layer T --channel K [--unit Y,X]] [--out PREFIX]
+// Computes every (method, class) pair from one forward pass and one stacked backward pass, then
+// writes each pair's files: PREFIX[.method.class].grad.npy, .npy (the map), .png, .overlay.png.
+#include "commands.hpp"
+#include "common.hpp"
+
+#include <deepinside/errors.hpp>
+#include <deepinside/onnx_reader.hpp>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <optional>
+
+namespace deepinside::cli {
+
+namespace {
+
+/// The paper's map: per image, the maximum over channels of |signal| (section 3.1). Shape [N, H, W].
+tensor saliency_map(const tensor& signal) {
+    if (signal.shape.size() != 4) throw input_error(fmt::format("a saliency map needs a 4-D signal, got {}", to_string(signal.shape)));
+    const int64_t n = signal.shape[0], c = signal.shape[1], hw = signal.shape[2] * signal.shape[3];
+    tensor map({n, signal.shape[2], signal.shape[3]});
+    for (int64_t b = 0; b < n; ++b)
+        for (int64_t k = 0; k < c; ++k)
+            for (int64_t i = 0; i < hw; ++i)
+                map.data[b * hw + i] = std::max(map.data[b * hw + i], std::fabs(signal.data[(b * c + k) * hw + i]));
+    return map;
+}
+
+tensor image_of(const tensor& batch, int64_t b) {
+    shape_t s(batch.shape.begin() + 1, batch.shape.end());
+    const int64_t count = element_count(s);
+    return tensor(s, std::vector<float>(batch.data.begin() + b * count, batch.data.begin() + (b + 1) * count));
+}
+
+} // namespace
+
+command add_saliency(CLI::App& app) {
+    struct options {
+        std::string model, image, input, out = "saliency", classes, methods = "gradient", layer, unit, reduce = "max",
+                                          nonrelu = "refuse", wrt;
+        std::optional<int64_t> channel;
+        bool probability = false;
+        int threads = 0;
+        preprocess_flags pre;
+    };
+    auto o = std::make_shared<options>();
+    app.add_option("MODEL", o->model, "ONNX model file")->required();
+    auto* img = app.add_option("IMAGE", o->image, "PNG or JPEG image (preprocessed as for classify)");
+    auto* npy = app.add_option("--input", o->input, "float32 .npy tensor used exactly as given (NCHW), no preprocessing");
+    img->excludes(npy);
+    app.add_option("--class", o->classes, "Class index or comma list (default: the top-1 prediction of each image)");
+    app.add_option("--method", o->methods, "gradient, deconvnet, guided, or a comma list")->capture_default_str();
+    app.add_option("--layer", o->layer, "Visualise a unit of this tensor instead of a class score");
+    app.add_option("--channel", o->channel, "Channel of --layer");
+    app.add_option("--unit", o->unit, "Y,X of the unit in --channel (default: see --reduce)");
+    app.add_option("--reduce", o->reduce, "Without --unit: max (the channel's largest unit, per image) or sum")->capture_default_str();
+    app.add_flag("--probability", o->probability, "Differentiate the softmax probability instead of the unnormalised score");
+    app.add_option("--wrt", o->wrt, "Take the signal at this tensor instead of the input");
+    app.add_option("--nonrelu", o->nonrelu,
+                   "deconvnet/guided at a non-ReLU nonlinearity: refuse, or gradient (apply its exact derivative)")->capture_default_str();
+    app.add_option("--out", o->out, "Prefix of the output files")->capture_default_str();
+    app.add_option("--threads", o->threads, "oneDNN threads (default: OMP_NUM_THREADS, else all cores)");
+    o->pre.add_to(app);
+    return [o] {
+        if (o->image.empty() && o->input.empty()) throw input_error("saliency needs an IMAGE or --input X.npy");
+        graph g = read_onnx(o->model);
+        std::optional<image> picture;
+        tensor x;
+        if (!o->image.empty()) {
+            picture = read_image(o->image);
+            const shape_t shape = image_input_shape(g, *picture);
+            x = image_to_tensor(*picture, shape[1], shape[2], shape[3], o->pre.resolve(g));
+        } else {
+            x = read_npy(o->input);
+        }
+        std::vector<backward_rule> rules;
+        for (const auto& m : split(o->methods, ',')) rules.push_back(parse_backward_rule(m));
+
+        network net(g, x.shape, engine_flags(o->threads, o->nonrelu));
+        net.forward(x);
+        const int64_t batch = x.shape[0];
+
+        // Targets: class scores (default top-1 per image), or a unit of a layer.
+        std::vector<target> targets;
+        std::vector<std::string> target_names;
+        if (!o->layer.empty()) {
+            if (!o->channel) throw input_error("--layer needs --channel K");
+            target t;
+            t.tensor = o->layer;
+            t.index = {*o->channel};
+            if (!o->unit.empty()) {
+                t.what = target::kind::neuron;
+                t.unit = parse_int_list(o->unit, "--unit");
+            } else if (o->reduce == "max" || o->reduce == "sum") {
+                t.what = o->reduce == "max" ? target::kind::channel_max : target::kind::channel_sum;
+            } else {
+                throw input_error(fmt::format("--reduce expects max or sum, got '{}'", o->reduce));
+            }
+            targets.push_back(t);
+            target_names.push_back(fmt::format("channel{}", *o->channel));
+        } else {
+            if (o->channel || !o->unit.empty()) throw input_error("--channel and --unit need --layer");
+            const std::string scores_name = o->probability ? net.probability_tensor() : net.score_tensor();
+            std::vector<std::vector<int64_t>> per_class;
+            if (o->classes.empty()) {
+                const tensor scores = net.read(net.score_tensor());
+                const int64_t n = scores.size() / batch;
+                std::vector<int64_t> top;
+                for (int64_t b = 0; b < batch; ++b) top.push_back(top_k(scores.data.data() + b * n, n, 1)[0]);
+                per_class.push_back(top);
+            } else {
+                for (int64_t c : parse_int_list(o->classes, "--class")) per_class.push_back({c});
+            }
+            for (const auto& idx : per_class) {
+                targets.push_back({target::kind::class_score, scores_name, idx, {}});
+                // The class number names the files; a batch of images with their own top-1 classes says "top1".
+                const bool same = std::all_of(idx.begin(), idx.end(), [&](int64_t c) { return c == idx[0]; });
+                target_names.push_back(same ? fmt::format("{}", idx[0]) : "top1");
+            }
+        }
+        std::vector<backward_request> requests;
+        for (const auto& r : rules)
+            for (const auto& t : targets) requests.push_back({t, r});
+        const std::vector<tensor> signals = net.backward(requests, o->wrt);
+
+        // Everything is computed; now write each pair's files.
+        const bool single = requests.size() == 1;
+        for (size_t k = 0; k < requests.size(); ++k) {
+            const std::string prefix = single ? o->out
+                                              : fmt::format("{}.{}.{}", o->out, to_string(requests[k].rule),
+                                                            target_names[k % targets.size()]);
+            const tensor& signal = signals[k];
+            write_npy(prefix + ".grad.npy", batch == 1 ? image_of(signal, 0) : signal);
+            if (signal.shape.size() == 4) {
+                const tensor map = saliency_map(signal);
+                write_npy(prefix + ".npy", batch == 1 ? image_of(map, 0) : map);
+                for (int64_t b = 0; b < batch; ++b) {
+                    const std::string suffix = batch == 1 ? "" : fmt::format(".{}", b);
+                    const tensor one = image_of(map, b);
+                    write_png(prefix + suffix + ".png", heatmap(one));
+                    if (picture && b == 0) write_png(prefix + suffix + ".overlay.png", overlay(*picture, one));
+                }
+            }
+            const auto& idx = requests[k].what.index;
+            fmt::print("{:<10} target {:<10} -> {}.grad.npy{}\n", to_string(requests[k].rule),
+                       o->layer.empty() ? fmt::format("class {}", idx.size() == 1 ? fmt::format("{}", idx[0]) : fmt::format("{}", fmt::join(idx, ","))) : target_names[k % targets.size()],
+                       prefix, signal.shape.size() == 4 ? fmt::format(", {0}.npy, {0}.png{1}", prefix, picture ? fmt::format(", {}.overlay.png", prefix) : "") : "");
+        }
+        return 0;
+    };
+}
+
+} // namespace deepinside::cli

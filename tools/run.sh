@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The main job, from a fresh clone: install what is missing, build in Release, then classify the
+# bundled Fashion-MNIST images with the bundled model and write a saliency map for each under
+# build/main-job/ (all three methods from one forward pass).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/install_deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
+cmake --build build -j"$(nproc)" --target deepinside
+model=models/fashion-mnist-convnet.onnx
+./build/deepinside info "$model"
+echo
+./build/deepinside classify "$model" models/images/*.png --top 3
+echo
+mkdir -p build/main-job
+for img in models/images/*.png; do
+  name=$(basename "$img" .png)
+  ./build/deepinside saliency "$model" "$img" --method gradient,deconvnet,guided --out "build/main-job/$name"
+done
+echo "saliency maps written to build/main-job/"
