@@ -106,6 +106,8 @@ public:
                 dnnl::memory o;
                 if (!second_const_.empty() && other == 1 - first_) {
                     o = engine::view(bb.eng(), engine::plain_desc(second_shape_), second_const_.data());
+                    // A constant with the batch axis itself: one copy per stacked request, as the signal has.
+                    if (o.get_desc().data.dims[0] != 1 && g.get_desc().data.dims[0] != o.get_desc().data.dims[0]) o = bb.stacked(o);
                 } else if (!const_first_.empty() && other == first_) {
                     o = engine::view(bb.eng(), engine::plain_desc(out_), const_first_.data());
                     if (g.get_desc().data.dims[0] != o.get_desc().data.dims[0]) o = bb.stacked(o);
