@@ -1,0 +1,181 @@
+#pragma once
+// Helpers of the engine's certificates: where the test data is, a small graph builder, random
+// tensors, error measures and the engine-vs-reference comparison every sweep uses.
+// tests/CMakeLists.txt defines BOOST_TEST_MODULE for every file of the area; only main.cpp may
+// see it, or each file would define its own main().
+#undef BOOST_TEST_MODULE
+#include "reference.hpp"
+
+#include <deepinside/errors.hpp>
+#include <deepinside/graph.hpp>
+#include <deepinside/io.hpp>
+#include <deepinside/network.hpp>
+#include <deepinside/onnx_reader.hpp>
+#include <deepinside/tensor.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace engine_test {
+
+using namespace deepinside;
+using verify::dtensor;
+namespace fs = std::filesystem;
+
+// ---- Test data --------------------------------------------------------------------------------
+
+/// $name as a path, or nullopt when unset.
+inline std::optional<fs::path> env_path(const char* name) {
+    const char* v = std::getenv(name);
+    if (!v || !*v) return std::nullopt;
+    return fs::path(v);
+}
+
+/// The folder of a shared model, or nullopt (with a test message) when it is absent.
+inline std::optional<fs::path> shared_model(const std::string& name) {
+    auto root = env_path("DEEPINSIDE_SHARED_MODELS");
+    if (!root || !fs::exists(*root / name / "model.onnx")) {
+        BOOST_TEST_MESSAGE("shared model '" << name << "' is absent: skipped");
+        return std::nullopt;
+    }
+    return *root / name;
+}
+
+/// The bundled model, or nullopt (with a test message) while it does not exist yet.
+inline std::optional<fs::path> bundled_model() {
+    auto root = env_path("DEEPINSIDE_SOURCE_DIR");
+    if (!root || !fs::exists(*root / "models" / "fashion-mnist-convnet.onnx")) {
+        BOOST_TEST_MESSAGE("bundled model models/fashion-mnist-convnet.onnx is absent: skipped");
+        return std::nullopt;
+    }
+    return *root / "models" / "fashion-mnist-convnet.onnx";
+}
+
+/// The input shape of a graph with its symbolic dimensions set to 1.
+inline shape_t concrete_input_shape(const graph& g) {
+    shape_t s = g.inputs.at(0).shape;
+    for (auto& d : s)
+        if (d < 0) d = 1;
+    return s;
+}
+
+// ---- Numbers ----------------------------------------------------------------------------------
+
+inline dtensor to_d(const tensor& t) { return verify::to_double(t); }
+
+/// ||a - b|| / ||b|| (L2 over all values); ||a - b|| itself when b is zero.
+template <typename A, typename B>
+double rel_l2(const A& a, const B& b) {
+    BOOST_REQUIRE_EQUAL(a.data.size(), b.data.size());
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.data.size(); ++i) {
+        const double d = double(a.data[i]) - double(b.data[i]);
+        num += d * d;
+        den += double(b.data[i]) * double(b.data[i]);
+    }
+    return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+template <typename T>
+double max_abs(const T& t) {
+    double m = 0;
+    for (auto v : t.data) m = std::max(m, std::fabs(double(v)));
+    return m;
+}
+
+/// Uniform values in [lo, hi), as float (the engine's precision) so both sides see the same input.
+inline tensor random_tensor(std::mt19937& rng, const shape_t& shape, double lo = -1, double hi = 1) {
+    tensor t(shape);
+    std::uniform_real_distribution<double> u(lo, hi);
+    for (float& v : t.data) v = static_cast<float>(u(rng));
+    return t;
+}
+
+inline std::vector<double> random_values(std::mt19937& rng, size_t n, double lo = -1, double hi = 1) {
+    std::uniform_real_distribution<double> u(lo, hi);
+    std::vector<double> v(n);
+    for (double& x : v) x = static_cast<float>(u(rng)); // float-representable: both sides hold the same constant
+    return v;
+}
+
+/// Distinct values (a shuffled grid), so max pooling and ReLU boundaries are unambiguous.
+inline tensor random_distinct(std::mt19937& rng, const shape_t& shape) {
+    tensor t(shape);
+    const size_t n = t.data.size();
+    for (size_t i = 0; i < n; ++i) t.data[i] = static_cast<float>(-1.0 + (2.0 * static_cast<double>(i) + 1.0) / static_cast<double>(n));
+    std::shuffle(t.data.begin(), t.data.end(), rng);
+    return t;
+}
+
+inline int64_t argmax(const std::vector<float>& v, size_t begin, size_t count) {
+    return static_cast<int64_t>(std::max_element(v.begin() + static_cast<long>(begin), v.begin() + static_cast<long>(begin + count)) -
+                                (v.begin() + static_cast<long>(begin)));
+}
+
+// ---- Graphs built in C++ ----------------------------------------------------------------------
+
+inline attribute a_int(int64_t v) { return v; }
+inline attribute a_float(double v) { return static_cast<float>(v); }
+inline attribute a_ints(std::vector<int64_t> v) { return v; }
+inline attribute a_str(std::string v) { return v; }
+
+/// A one-input graph under construction; nodes are appended in topological order.
+class graph_builder {
+public:
+    explicit graph_builder(const shape_t& input_shape, int64_t opset = 13, const std::string& input = "x") : opset_(opset) {
+        g_.source = "engine test graph";
+        g_.opset = opset;
+        g_.inputs.push_back({input, input_shape});
+    }
+    std::string constant(const std::string& name, const shape_t& shape, const std::vector<double>& values) {
+        BOOST_REQUIRE_EQUAL(static_cast<int64_t>(values.size()), element_count(shape));
+        deepinside::constant c;
+        c.shape = shape;
+        c.floats.assign(values.begin(), values.end());
+        g_.constants[name] = c;
+        return name;
+    }
+    std::string random_constant(const std::string& name, const shape_t& shape, std::mt19937& rng, double lo = -1, double hi = 1) {
+        return constant(name, shape, random_values(rng, static_cast<size_t>(element_count(shape)), lo, hi));
+    }
+    std::string int_constant(const std::string& name, const std::vector<int64_t>& values) {
+        deepinside::constant c;
+        c.shape = {static_cast<int64_t>(values.size())};
+        c.is_int = true;
+        c.ints = values;
+        g_.constants[name] = c;
+        return name;
+    }
+    std::string add(const std::string& op_type, const std::vector<std::string>& inputs, const std::string& output,
+                    const std::map<std::string, attribute>& attributes = {}, int64_t opset = 0) {
+        node n;
+        n.name = output + "_node";
+        n.op_type = op_type;
+        n.opset = opset ? opset : opset_;
+        n.inputs = inputs;
+        n.outputs = {output};
+        n.attributes = attributes;
+        g_.nodes.push_back(n);
+        return output;
+    }
+    graph finish(const std::string& output) const {
+        graph g = g_;
+        g.outputs.push_back({output, {}});
+        return g;
+    }
+
+private:
+    graph g_;
+    int64_t opset_;
+};
+
+} // namespace engine_test
