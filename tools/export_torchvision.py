@@ -14,10 +14,11 @@ and with --signals, for the top-1 class c of that input (c also in class.txt):
   deconvnet.npy  same chain with ReLU backward = relu(grad)             (ReLU networks only)
   guided.npy     same chain with ReLU backward = relu(grad) * 1(x > 0)  (ReLU networks only)
 
-Weights are random (torch.manual_seed(0) before construction), never pretrained. Batch-norm
-running statistics are first calibrated on seeded random images (so activations keep a sane scale
-through deep random networks) and then perturbed, together with the affine parameters, so that
-BatchNormalization is really exercised. Every BatchNormalization is kept as a node, except in
+Weights are random (torch.manual_seed(0) before construction), never pretrained; biases that
+torchvision initialises to zero get small seeded values. Batch-norm running statistics are first
+calibrated on seeded random images (so activations keep a sane scale through deep random networks)
+and then perturbed, together with the affine parameters, so that BatchNormalization is really
+exercised. Every BatchNormalization is kept as a node, except in
 resnet18_folded, where it is folded into the preceding convolution before export.
 
 Usage: /usr/bin/python3 tools/export_torchvision.py OUTDIR [--archs a,b] [--size 224] [--signals]
@@ -44,7 +45,7 @@ DEFAULT_ARCHS = ["alexnet", "vgg11_bn", "resnet18_bn", "resnet18_folded", "squee
 BENCHMARK_ARCHS = ["vgg16", "resnet50"]
 RULES = ["gradient", "deconvnet", "guided"]
 INPUT_SEED = 1
-BN_SEED = 2
+PARAMETER_SEED = 2
 
 
 def build(name):
@@ -61,12 +62,22 @@ def build(name):
     raise ValueError(f"unknown architecture {name}; known: {', '.join(DEFAULT_ARCHS + BENCHMARK_ARCHS)}")
 
 
-def set_batchnorm_statistics(model, size):
-    """Calibrate BN running stats on seeded random images, then perturb them and the affine terms."""
+def make_parameters_nontrivial(model, size):
+    """Give zero-initialised biases small seeded values; calibrate and perturb batch norm.
+
+    torchvision initialises conv/linear biases to zero and BN to the identity: a bias bug would go
+    unseen, and the exporter would merge the equal initializers behind Identity nodes. Returns the
+    number of batch-norm modules.
+    """
+    generator = torch.Generator().manual_seed(PARAMETER_SEED)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None \
+                    and not m.bias.any():
+                m.bias.copy_(0.01 * torch.randn(m.bias.shape, generator=generator))
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return 0
-    generator = torch.Generator().manual_seed(BN_SEED)
     for m in norms:
         m.reset_running_stats()
         m.momentum = None  # cumulative average: the stats become those of the calibration batch
@@ -230,7 +241,7 @@ def input_gradient(model, x, c, rule=None):
 def export_one(name, out_dir, size, signals):
     started = time.perf_counter()
     model = build(name)
-    norms = set_batchnorm_statistics(model, size)
+    norms = make_parameters_nontrivial(model, size)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
