@@ -1,6 +1,7 @@
 // The compiled network: builds every forward primitive once per input shape, and one backward plan
 // per (target tensor, signal tensor, number of stacked requests), then only executes recorded steps.
 #include "engine/builders.hpp"
+#include "graph/passes.hpp"
 #include "ops/op.hpp"
 
 #include <deepinside/errors.hpp>
@@ -71,6 +72,7 @@ struct network::impl {
 
     impl(const graph& model, const shape_t& shape, const engine_options& opts) : g(model), options(opts), input_shape(shape) {
         if (options.threads > 0) omp_set_num_threads(options.threads);
+        passes::fold_constant_identities(g);
         if (g.inputs.empty()) throw model_error(fmt::format("{}: the graph has no input", g.source));
         const value_info& in = g.inputs.front();
         for (size_t i = 1; i < g.inputs.size(); ++i)

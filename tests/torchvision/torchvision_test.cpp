@@ -7,9 +7,13 @@
 #include <deepinside/network.hpp>
 #include <deepinside/onnx_reader.hpp>
 
+#include "reference.hpp"
+
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <map>
+#include <memory>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -99,39 +103,78 @@ BOOST_AUTO_TEST_CASE(torchvision_architectures_match_pytorch) {
                 }
             BOOST_REQUIRE(!requests.empty());
             const auto signals = net.backward(requests); // all rules in one stacked pass
+            std::unique_ptr<verify::reference_network> reference; // built only when PyTorch disagrees
+            std::map<std::string, verify::dtensor> reference_acts;
             for (size_t k = 0; k < requests.size(); ++k) {
                 const tensor ref = read_npy((d / (names[k] + ".npy")).string());
                 // Same maths as PyTorch's autograd, f32 in another summation order; the bound.
                 const double e = rel_l2(signals[k].data, ref.data);
-                BOOST_TEST_MESSAGE(arch << ": " << names[k] << " rel L2 " << e);
-                BOOST_TEST(e <= 1e-3, arch << " " << names[k] << " rel L2 " << e);
+                BOOST_TEST_MESSAGE(arch << ": " << names[k] << " rel L2 vs PyTorch " << e);
+                if (e <= 1e-3) continue;
+                // Two f32 forward passes can order a near-tie in a max-pool window, or put a value on
+                // the other side of a ReLU6 kink, differently; each such switch moves the signal.
+                // Arbitrate with the double-precision reference (its own forward, in double): our
+                // signal must agree with it to 1e-5 and PyTorch's must be the one that departs.
+                if (!reference) {
+                    reference = std::make_unique<verify::reference_network>(g);
+                    reference_acts = reference->forward(verify::to_double(x));
+                }
+                verify::dtensor seed(reference_acts.at(net.score_tensor()).shape);
+                seed.data[static_cast<size_t>(c)] = 1.0;
+                const verify::dtensor exact = reference->backward(reference_acts, net.score_tensor(), seed, requests[k].rule);
+                const tensor exact_f = verify::to_float(exact);
+                const double ours = rel_l2(signals[k].data, exact_f.data), theirs = rel_l2(ref.data, exact_f.data);
+                BOOST_TEST_MESSAGE(arch << ": " << names[k] << " rel L2 vs double reference: ours " << ours << ", PyTorch's " << theirs);
+                BOOST_TEST(ours <= 1e-5, arch << " " << names[k] << ": ours vs double reference " << ours);
+                BOOST_TEST(theirs > 1e-3, arch << " " << names[k] << ": PyTorch agrees with the reference (" << theirs
+                                                << ") but not with us (" << e << ")");
             }
 
-            // Central differences of our own S_c along random directions v: (S(x+hv) - S(x-hv)) / 2h
-            // against <dS/dx, v>. ReLU networks are piecewise linear, so the only errors are f32
-            // rounding of S (~1e-7 |S| / h) and the rare kink crossed within ±h: 1e-2 relative.
+            // Central differences of our own S_c along unit directions d near the gradient's:
+            // (S(x+hd) - S(x-hd)) / 2h against <dS/dx, d>. Along (mostly) the gradient the derivative is
+            // as large as it gets, so f32 rounding of S (~6e-8 |S| / h) stays far below it, and a unit
+            // step of h = 1e-2 moves each pixel by ~1e-2/sqrt(150528): few ReLU kinks are crossed.
+            // Piecewise-linear networks then agree to ~1e-3; 1e-2 is the stated bound.
             std::mt19937 rng(7);
             std::normal_distribution<float> normal;
             const tensor& grad = signals[0];
+            double gnorm = 0;
+            for (float g : grad.data) gnorm += double(g) * g;
+            gnorm = std::sqrt(gnorm);
+            BOOST_REQUIRE(gnorm > 0);
             int agree = 0;
             const int directions = 4;
             for (int t = 0; t < directions; ++t) {
-                tensor v(x.shape), plus = x, minus = x;
+                std::vector<double> r(x.data.size());
+                double rnorm = 0;
+                for (auto& v : r) rnorm += (v = normal(rng)) * v;
+                rnorm = std::sqrt(rnorm);
+                std::vector<double> dir(x.data.size());
+                double dnorm = 0;
+                for (size_t i = 0; i < dir.size(); ++i) dnorm += (dir[i] = grad.data[i] / gnorm + 0.5 * r[i] / rnorm) * dir[i];
+                dnorm = std::sqrt(dnorm);
                 double dot = 0;
-                const float h = 1e-2f;
-                for (size_t i = 0; i < v.data.size(); ++i) {
-                    v.data[i] = normal(rng);
-                    plus.data[i] += h * v.data[i];
-                    minus.data[i] -= h * v.data[i];
-                    dot += double(grad.data[i]) * v.data[i];
+                for (size_t i = 0; i < dir.size(); ++i) {
+                    dir[i] /= dnorm;
+                    dot += double(grad.data[i]) * dir[i];
                 }
-                const double sp = net.forward(plus).front().data[c], sm = net.forward(minus).front().data[c];
-                const double fd = (sp - sm) / (2.0 * h);
-                const double e = std::fabs(fd - dot) / std::max({std::fabs(fd), std::fabs(dot), 1e-6});
-                BOOST_TEST_MESSAGE(arch << ": direction " << t << " fd " << fd << " <g,v> " << dot << " rel " << e);
+                // Two steps: a kink crossed at the larger one (ReLU6 networks have two per unit) is
+                // usually not crossed at the smaller one, whose f32 rounding is still far below <g,d>.
+                double e = 1e300, fd = 0;
+                for (const double h : {1e-2, 1e-3}) {
+                    tensor plus = x, minus = x;
+                    for (size_t i = 0; i < dir.size(); ++i) {
+                        plus.data[i] += static_cast<float>(h * dir[i]);
+                        minus.data[i] -= static_cast<float>(h * dir[i]);
+                    }
+                    const double sp = net.forward(plus).front().data[c], sm = net.forward(minus).front().data[c];
+                    const double f = (sp - sm) / (2.0 * h);
+                    const double r = std::fabs(f - dot) / std::max({std::fabs(f), std::fabs(dot), 1e-6});
+                    if (r < e) e = r, fd = f;
+                }
+                BOOST_TEST_MESSAGE(arch << ": direction " << t << " fd " << fd << " <g,d> " << dot << " rel " << e);
                 if (e <= 1e-2) ++agree;
             }
-            // Allow one direction to cross a kink; more means the gradient is wrong.
             BOOST_TEST(agree >= directions - 1, arch << ": " << agree << " of " << directions << " directions agree");
         }
     }
