@@ -68,6 +68,9 @@ command add_saliency(CLI::App& app) {
     o->pre.add_to(app);
     return [o] {
         if (o->image.empty() && o->input.empty()) throw input_error("saliency needs an IMAGE or --input X.npy");
+        // Options first: a typo should not wait for a model to load.
+        std::vector<backward_rule> rules;
+        for (const auto& m : split(o->methods, ',')) rules.push_back(parse_backward_rule(m));
         graph g = read_onnx(o->model);
         std::optional<image> picture;
         tensor x;
@@ -78,8 +81,6 @@ command add_saliency(CLI::App& app) {
         } else {
             x = read_npy(o->input);
         }
-        std::vector<backward_rule> rules;
-        for (const auto& m : split(o->methods, ',')) rules.push_back(parse_backward_rule(m));
 
         network net(g, x.shape, engine_flags(o->threads, o->nonrelu));
         net.forward(x);

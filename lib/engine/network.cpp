@@ -86,8 +86,9 @@ struct network::impl {
             if (in.shape[d] >= 0 && in.shape[d] != shape[d])
                 throw input_error(fmt::format("{}: input '{}' must have shape {}; given {}", g.source, in.name,
                                               to_string(in.shape), to_string(shape)));
-        element_count(shape);
-        if (shape.empty() || shape[0] < 1) throw input_error(fmt::format("{}: the input needs a batch axis", g.source));
+        if (shape.empty()) throw input_error(fmt::format("{}: input '{}' needs at least a batch axis", g.source, in.name));
+        if (element_count(shape) == 0)
+            throw unsupported_error(fmt::format("{}: input '{}' of shape {} is empty", g.source, in.name, to_string(shape)));
 
         acts[input_name] = {shape, dnnl::memory(engine::plain_desc(shape), eng)};
         tensor_names.push_back(input_name);

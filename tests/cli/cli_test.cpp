@@ -122,7 +122,7 @@ BOOST_AUTO_TEST_CASE(bad_tensors_and_images) {
     std::string wrong = f4;
     wrong.replace(wrong.find("28, 28"), 6, "27, 28");
     expect_refusal(s, "forward " + m + " --input " + s.file("shape.npy", wrong + std::string(27 * 28 * 4, '\0')) + " --out " + s.path("out.npy"),
-                   {"input", "[27"});
+                   {"input", "27, 28"});
     // Images: random bytes, a truncated PNG, a PNG header claiming 100000 x 100000 pixels.
     expect_refusal(s, "classify " + m + " " + s.file("noise.png", std::string(300, 'x')), {"noise.png"});
     const std::string good = std::string(env("DEEPINSIDE_SOURCE_DIR")) + "/models/images";
