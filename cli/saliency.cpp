@@ -41,7 +41,7 @@ tensor image_of(const tensor& batch, int64_t b) {
 
 command add_saliency(CLI::App& app) {
     struct options {
-        std::string model, image, input, out = "saliency", classes, methods = "gradient", layer, unit, reduce = "max",
+        std::string model, labels, image, input, out = "saliency", classes, methods = "gradient", layer, unit, reduce = "max",
                                           nonrelu = "refuse", wrt;
         std::optional<int64_t> channel;
         bool probability = false;
@@ -64,6 +64,7 @@ command add_saliency(CLI::App& app) {
     app.add_option("--nonrelu", o->nonrelu,
                    "deconvnet/guided at a non-ReLU nonlinearity: refuse, or gradient (apply its exact derivative)")->capture_default_str();
     app.add_option("--out", o->out, "Prefix of the output files")->capture_default_str();
+    app.add_option("--labels", o->labels, "Class names, one per line (default: model metadata or MODEL's .labels.txt)");
     app.add_option("--threads", o->threads, "oneDNN threads (default: OMP_NUM_THREADS, else all cores)");
     o->pre.add_to(app);
     return [o] {
@@ -72,6 +73,7 @@ command add_saliency(CLI::App& app) {
         std::vector<backward_rule> rules;
         for (const auto& m : split(o->methods, ',')) rules.push_back(parse_backward_rule(m));
         graph g = read_onnx(o->model);
+        const auto labels = load_labels(o->labels, o->model, g);
         std::optional<image> picture;
         tensor x;
         if (!o->image.empty()) {
@@ -148,9 +150,11 @@ command add_saliency(CLI::App& app) {
                 }
             }
             const auto& idx = requests[k].what.index;
-            fmt::print("{:<10} target {:<10} -> {}.grad.npy{}\n", to_string(requests[k].rule),
-                       o->layer.empty() ? fmt::format("class {}", idx.size() == 1 ? fmt::format("{}", idx[0]) : fmt::format("{}", fmt::join(idx, ","))) : target_names[k % targets.size()],
-                       prefix, signal.shape.size() == 4 ? fmt::format(", {0}.npy, {0}.png{1}", prefix, picture ? fmt::format(", {}.overlay.png", prefix) : "") : "");
+            const std::string what = !o->layer.empty() ? fmt::format("{} {}", o->layer, target_names[k % targets.size()])
+                                   : idx.size() == 1 ? fmt::format("class {} ({})", idx[0], label_of(labels, idx[0]))
+                                                     : fmt::format("classes {}", fmt::join(idx, ","));
+            fmt::print("{:<10} {:<32} -> {}.{{grad.npy{}}}\n", to_string(requests[k].rule), what, prefix,
+                       signal.shape.size() != 4 ? "" : picture ? ",npy,png,overlay.png" : ",npy,png");
         }
         return 0;
     };
