@@ -12,11 +12,11 @@ graph small_classifier(std::mt19937& rng, const shape_t& input_shape = {1, 3, 8,
     b.random_constant("w", {4, 3, 3, 3}, rng);
     b.random_constant("b", {4}, rng);
     b.random_constant("fc", {5, 36}, rng);
-    b.add("Conv", {"image", "w", "b"}, "c", {{"kernel_shape", a_ints({3, 3})}});
+    b.add("Conv", {"image", "w", "b"}, "c", {{"kernel_shape", attr_ints({3, 3})}});
     b.add("Relu", {"c"}, "r");
-    b.add("MaxPool", {"r"}, "p", {{"kernel_shape", a_ints({2, 2})}, {"strides", a_ints({2, 2})}});
+    b.add("MaxPool", {"r"}, "p", {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}});
     b.add("Flatten", {"p"}, "f");
-    b.add("Gemm", {"f", "fc"}, "scores", {{"transB", a_int(1)}});
+    b.add("Gemm", {"f", "fc"}, "scores", {{"transB", attr_int(1)}});
     return b.finish("scores");
 }
 

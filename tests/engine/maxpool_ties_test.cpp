@@ -35,9 +35,9 @@ void check_ties(const std::vector<float>& plane, int64_t k, int64_t s, const std
         std::vector<double> eye(static_cast<size_t>(channels * channels), 0.0);
         for (int64_t c = 0; c < channels; ++c) eye[static_cast<size_t>(c * channels + c)] = 1.0;
         b.constant("eye", {channels, channels, 1, 1}, eye);
-        src = b.add("Conv", {"x", "eye"}, "copy", {{"kernel_shape", a_ints({1, 1})}});
+        src = b.add("Conv", {"x", "eye"}, "copy", {{"kernel_shape", attr_ints({1, 1})}});
     }
-    b.add("MaxPool", {src}, "y", {{"kernel_shape", a_ints({k, k})}, {"strides", a_ints({s, s})}});
+    b.add("MaxPool", {src}, "y", {{"kernel_shape", attr_ints({k, k})}, {"strides", attr_ints({s, s})}});
     const graph g = b.finish("y");
     tensor x({1, channels, 4, 4});
     for (int64_t c = 0; c < channels; ++c) std::copy(plane.begin(), plane.end(), x.data.begin() + c * 16);

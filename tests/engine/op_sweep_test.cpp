@@ -122,7 +122,7 @@ private:
 std::string feed(graph_builder& b, bool blocked, int64_t in_channels, int64_t channels, std::mt19937& rng) {
     if (!blocked) return "x";
     b.random_constant("feed_w", {channels, in_channels, 1, 1}, rng, -0.5, 0.5);
-    return b.add("Conv", {"x", "feed_w"}, "fed", {{"kernel_shape", a_ints({1, 1})}});
+    return b.add("Conv", {"x", "feed_w"}, "fed", {{"kernel_shape", attr_ints({1, 1})}});
 }
 
 std::string label_of(const std::vector<std::pair<std::string, std::string>>& parts) {
@@ -157,12 +157,12 @@ BOOST_AUTO_TEST_CASE(conv) {
                         b.random_constant("w", {out_c, 4 / groups, 3, 2}, rng);
                         std::vector<std::string> ins{"x", "w"};
                         if (bias) ins.push_back(b.random_constant("b", {out_c}, rng));
-                        std::map<std::string, attribute> at{{"kernel_shape", a_ints({3, 2})},
-                                                            {"group", a_int(groups)},
-                                                            {"dilations", a_ints({dil, dil})},
-                                                            {"strides", a_ints({stride, stride})}};
-                        if (pad == "asym") at["pads"] = a_ints({1, 0, 2, 1});
-                        else if (pad != "none") at["auto_pad"] = a_str(pad);
+                        std::map<std::string, attribute> at{{"kernel_shape", attr_ints({3, 2})},
+                                                            {"group", attr_int(groups)},
+                                                            {"dilations", attr_ints({dil, dil})},
+                                                            {"strides", attr_ints({stride, stride})}};
+                        if (pad == "asym") at["pads"] = attr_ints({1, 0, 2, 1});
+                        else if (pad != "none") at["auto_pad"] = attr_string(pad);
                         b.add("Conv", ins, "y", at);
                         s.run(label_of({{"group", std::to_string(groups)}, {"dilation", std::to_string(dil)},
                                         {"stride", std::to_string(stride)}, {"pad", pad}, {"bias", bias ? "1" : "0"}}),
@@ -183,10 +183,10 @@ BOOST_AUTO_TEST_CASE(conv_relu_maxpool_three_rules) {
                 graph_builder b(xs);
                 b.random_constant("w", {out_c, 4, 3, 3}, rng);
                 b.random_constant("b", {out_c}, rng, -0.2, 0.2);
-                b.add("Conv", {"x", "w", "b"}, "c", {{"kernel_shape", a_ints({3, 3})}, {"pads", a_ints({1, 1, 1, 1})}});
+                b.add("Conv", {"x", "w", "b"}, "c", {{"kernel_shape", attr_ints({3, 3})}, {"pads", attr_ints({1, 1, 1, 1})}});
                 b.add("Relu", {"c"}, "r");
-                b.add("MaxPool", {"r"}, "y", {{"kernel_shape", a_ints({p.k, p.k})}, {"strides", a_ints({p.stride, p.stride})},
-                                              {"pads", a_ints({p.pad, p.pad, p.pad, p.pad})}});
+                b.add("MaxPool", {"r"}, "y", {{"kernel_shape", attr_ints({p.k, p.k})}, {"strides", attr_ints({p.stride, p.stride})},
+                                              {"pads", attr_ints({p.pad, p.pad, p.pad, p.pad})}});
                 s.run(label_of({{"channels", std::to_string(out_c)}, {"pool", std::to_string(p.k) + "/" + std::to_string(p.stride)},
                                 {"pad", std::to_string(p.pad)}, {"batch", std::to_string(batch)}}),
                       b.finish("y"), random_tensor(rng, xs), rules);
@@ -208,11 +208,11 @@ BOOST_AUTO_TEST_CASE(max_and_average_pool) {
                                 const shape_t xs{2, 3, 7, 6};
                                 graph_builder b(xs);
                                 const std::string src = feed(b, blocked, 3, 16, rng);
-                                std::map<std::string, attribute> at{{"kernel_shape", a_ints({k, k})},
-                                                                    {"strides", a_ints({stride, stride})},
-                                                                    {"pads", a_ints(pad)},
-                                                                    {"ceil_mode", a_int(ceil)}};
-                                if (op == "AveragePool") at["count_include_pad"] = a_int(include);
+                                std::map<std::string, attribute> at{{"kernel_shape", attr_ints({k, k})},
+                                                                    {"strides", attr_ints({stride, stride})},
+                                                                    {"pads", attr_ints(pad)},
+                                                                    {"ceil_mode", attr_int(ceil)}};
+                                if (op == "AveragePool") at["count_include_pad"] = attr_int(include);
                                 b.add(op, {src}, "y", at);
                                 const graph g = b.finish("y");
                                 const tensor x = random_distinct(rng, xs);
@@ -237,7 +237,7 @@ BOOST_AUTO_TEST_CASE(max_and_average_pool) {
     for (int64_t dil : {2, 3}) {
         const shape_t xs{1, 2, 9, 8};
         graph_builder b(xs);
-        b.add("MaxPool", {"x"}, "y", {{"kernel_shape", a_ints({2, 2})}, {"dilations", a_ints({dil, dil})}, {"strides", a_ints({1, 2})}});
+        b.add("MaxPool", {"x"}, "y", {{"kernel_shape", attr_ints({2, 2})}, {"dilations", attr_ints({dil, dil})}, {"strides", attr_ints({1, 2})}});
         s.run("dilation " + std::to_string(dil), b.finish("y"), random_distinct(rng, xs));
     }
 }
@@ -275,7 +275,7 @@ BOOST_AUTO_TEST_CASE(gemm_and_matmul) {
                     b.random_constant("B", trans_b ? shape_t{4, 6} : shape_t{6, 4}, rng);
                     std::vector<std::string> ins{"x", "B"};
                     if (bias >= 0) ins.push_back(b.random_constant("C", biases[static_cast<size_t>(bias)], rng));
-                    b.add("Gemm", ins, "y", {{"transB", a_int(trans_b)}, {"alpha", a_float(alpha)}, {"beta", a_float(beta)}});
+                    b.add("Gemm", ins, "y", {{"transB", attr_int(trans_b)}, {"alpha", attr_float(alpha)}, {"beta", attr_float(beta)}});
                     s.run(label_of({{"transB", std::to_string(trans_b)}, {"alpha", std::to_string(alpha)}, {"beta", std::to_string(beta)},
                                     {"C", bias < 0 ? "none" : to_string(biases[static_cast<size_t>(bias)])}}),
                           b.finish("y"), random_tensor(rng, xs));
@@ -284,7 +284,7 @@ BOOST_AUTO_TEST_CASE(gemm_and_matmul) {
         const shape_t xs{6, 3};
         graph_builder b(xs);
         b.random_constant("B", {6, 4}, rng);
-        b.add("Gemm", {"x", "B"}, "y", {{"transA", a_int(1)}});
+        b.add("Gemm", {"x", "B"}, "y", {{"transA", attr_int(1)}});
         s.refuses("transA=1 backward", b.finish("y"), random_tensor(rng, xs), true);
     }
     const std::vector<std::pair<shape_t, shape_t>> matmuls = {
@@ -348,13 +348,13 @@ BOOST_AUTO_TEST_CASE(binary_of_two_activations) {
                 const shape_t xs{2, channels, 5, 5};
                 graph_builder b(xs);
                 b.random_constant("w", {channels, channels, 3, 3}, rng, -0.3, 0.3);
-                b.add("Conv", {"x", "w"}, "c", {{"kernel_shape", a_ints({3, 3})}, {"pads", a_ints({1, 1, 1, 1})}});
+                b.add("Conv", {"x", "w"}, "c", {{"kernel_shape", attr_ints({3, 3})}, {"pads", attr_ints({1, 1, 1, 1})}});
                 std::vector<std::string> ins;
                 if (variant == 0) ins = {"c", "x"};   // residual: conv(x) op x
                 else if (variant == 1) ins = {"x", "c"};
                 else {                                // two branches, both blocked
                     b.random_constant("w2", {channels, channels, 1, 1}, rng);
-                    b.add("Conv", {"x", "w2"}, "c2", {{"kernel_shape", a_ints({1, 1})}});
+                    b.add("Conv", {"x", "w2"}, "c2", {{"kernel_shape", attr_ints({1, 1})}});
                     ins = {"c", "c2"};
                 }
                 b.add(op, ins, "y");
@@ -373,13 +373,13 @@ BOOST_AUTO_TEST_CASE(concat) {
             const int64_t c1 = axis == 1 ? 4 : 3, c2 = axis == 1 ? 16 : 3;
             b.random_constant("w1", {c1, 3, 3, 3}, rng);
             b.random_constant("w2", {c2, 3, 1, 1}, rng);
-            b.add("Conv", {"x", "w1"}, "a", {{"kernel_shape", a_ints({3, 3})}, {"pads", a_ints({1, 1, 1, 1})}});
-            b.add("Conv", {"x", "w2"}, "b", {{"kernel_shape", a_ints({1, 1})}});
+            b.add("Conv", {"x", "w1"}, "a", {{"kernel_shape", attr_ints({3, 3})}, {"pads", attr_ints({1, 1, 1, 1})}});
+            b.add("Conv", {"x", "w2"}, "b", {{"kernel_shape", attr_ints({1, 1})}});
             std::vector<std::string> ins = variant == 0 ? std::vector<std::string>{"a", "b"}
                                          : variant == 1 ? std::vector<std::string>{"x", "a", "x"}
                                                         : std::vector<std::string>{"b", "x"};
             if (axis != 1 && variant == 2) ins = {"b", "a"};
-            b.add("Concat", ins, "y", {{"axis", a_int(axis)}});
+            b.add("Concat", ins, "y", {{"axis", attr_int(axis)}});
             s.run(label_of({{"axis", std::to_string(axis)}, {"inputs", list(ins)}}), b.finish("y"), random_tensor(rng, xs));
         }
 }
@@ -394,7 +394,7 @@ BOOST_AUTO_TEST_CASE(lrn_and_batch_norm) {
                     const shape_t xs{2, 7, 4, 5};
                     graph_builder b(xs);
                     b.add("LRN", {feed(b, blocked, 7, 16, rng)}, "y",
-                          {{"size", a_int(size)}, {"alpha", a_float(alpha)}, {"beta", a_float(0.75)}, {"bias", a_float(bias)}});
+                          {{"size", attr_int(size)}, {"alpha", attr_float(alpha)}, {"beta", attr_float(0.75)}, {"bias", attr_float(bias)}});
                     s.run(label_of({{"LRN size", std::to_string(size)}, {"blocked", blocked ? "1" : "0"}, {"alpha", std::to_string(alpha)},
                                     {"bias", std::to_string(bias)}}),
                           b.finish("y"), random_tensor(rng, xs, -2, 2));
@@ -410,7 +410,7 @@ BOOST_AUTO_TEST_CASE(lrn_and_batch_norm) {
                 b.random_constant("B", {c}, rng);
                 b.random_constant("mean", {c}, rng);
                 b.random_constant("var", {c}, rng, 0.1, 2.0);
-                b.add("BatchNormalization", {src, "scale", "B", "mean", "var"}, "y", {{"epsilon", a_float(eps)}});
+                b.add("BatchNormalization", {src, "scale", "B", "mean", "var"}, "y", {{"epsilon", attr_float(eps)}});
                 s.run(label_of({{"BatchNormalization opset", std::to_string(opset)}, {"blocked", blocked ? "1" : "0"},
                                 {"epsilon", std::to_string(eps)}}),
                       b.finish("y"), random_tensor(rng, xs));
@@ -430,7 +430,7 @@ BOOST_AUTO_TEST_CASE(softmax_and_log_softmax) {
         for (const auto& c : cfgs) {
             graph_builder b(c.shape, c.opset);
             std::map<std::string, attribute> at;
-            if (c.axis) at["axis"] = a_int(*c.axis);
+            if (c.axis) at["axis"] = attr_int(*c.axis);
             b.add(op, {"x"}, "y", at);
             s.run(label_of({{"op", op}, {"opset", std::to_string(c.opset)}, {"axis", c.axis ? std::to_string(*c.axis) : "default"},
                             {"shape", to_string(c.shape)}}),
@@ -445,7 +445,7 @@ BOOST_AUTO_TEST_CASE(reshapes) {
     for (bool blocked : {false, true}) {
         for (int64_t axis : {0, 1, 2, 3, 4, -1, -3}) {
             graph_builder b(xs);
-            b.add("Flatten", {feed(b, blocked, 3, 3, rng)}, "y", {{"axis", a_int(axis)}});
+            b.add("Flatten", {feed(b, blocked, 3, 3, rng)}, "y", {{"axis", attr_int(axis)}});
             s.run("Flatten axis " + std::to_string(axis) + (blocked ? " blocked" : ""), b.finish("y"), random_tensor(rng, xs));
         }
         for (const std::vector<int64_t>& shape : std::vector<std::vector<int64_t>>{{2, -1}, {0, 12, 5}, {0, 0, -1}, {-1, 5}, {2, 60, 1}, {0, 3, 2, 2, 5}}) {
@@ -463,7 +463,7 @@ BOOST_AUTO_TEST_CASE(reshapes) {
             std::map<std::string, attribute> at;
             if (!axes.empty()) {
                 if (opset >= 13) ins.push_back(b.int_constant("axes", axes));
-                else at["axes"] = a_ints(axes);
+                else at["axes"] = attr_ints(axes);
             }
             b.add("Squeeze", ins, "y", at);
             s.run("Squeeze opset " + std::to_string(opset) + " axes " + list(axes), b.finish("y"), random_tensor(rng, sq));
@@ -475,7 +475,7 @@ BOOST_AUTO_TEST_CASE(reshapes) {
             std::vector<std::string> ins{"x"};
             std::map<std::string, attribute> at;
             if (opset >= 13) ins.push_back(b.int_constant("axes", axes));
-            else at["axes"] = a_ints(axes);
+            else at["axes"] = attr_ints(axes);
             b.add("Unsqueeze", ins, "y", at);
             s.run("Unsqueeze opset " + std::to_string(opset) + " axes " + list(axes), b.finish("y"), random_tensor(rng, us));
         }
@@ -496,7 +496,7 @@ BOOST_AUTO_TEST_CASE(pad) {
             }
             {
                 graph_builder b(xs, 2);
-                b.add("Pad", {feed(b, blocked, 3, 16, rng)}, "y", {{"pads", a_ints({0, 1, 0, 3, 0, 2, 1, 0})}, {"value", a_float(value)}});
+                b.add("Pad", {feed(b, blocked, 3, 16, rng)}, "y", {{"pads", attr_ints({0, 1, 0, 3, 0, 2, 1, 0})}, {"value", attr_float(value)}});
                 s.run("opset 2 value " + std::to_string(value) + (blocked ? " blocked" : ""), b.finish("y"), random_tensor(rng, xs));
             }
             {
@@ -511,7 +511,7 @@ BOOST_AUTO_TEST_CASE(pad) {
     {
         graph_builder b(xs, 11);
         b.int_constant("pads", {0, 0, 1, 1, 0, 0, 1, 1});
-        b.add("Pad", {"x", "pads"}, "y", {{"mode", a_str("reflect")}});
+        b.add("Pad", {"x", "pads"}, "y", {{"mode", attr_string("reflect")}});
         s.refuses("reflect mode", b.finish("y"), random_tensor(rng, xs), false);
     }
     {
@@ -529,14 +529,14 @@ BOOST_AUTO_TEST_CASE(unary_nonlinearities) {
     const std::vector<cfg> cfgs = {
         {"Relu", 13, {}, {}},
         {"LeakyRelu", 13, {}, {}},
-        {"LeakyRelu", 13, {{"alpha", a_float(0.3)}}, {}},
+        {"LeakyRelu", 13, {{"alpha", attr_float(0.3)}}, {}},
         {"Elu", 13, {}, {}},
-        {"Elu", 13, {{"alpha", a_float(0.5)}}, {}},
+        {"Elu", 13, {{"alpha", attr_float(0.5)}}, {}},
         {"Selu", 13, {}, {}},
-        {"Selu", 13, {{"alpha", a_float(1.5)}, {"gamma", a_float(1.2)}}, {}},
+        {"Selu", 13, {{"alpha", attr_float(1.5)}, {"gamma", attr_float(1.2)}}, {}},
         {"Sigmoid", 13, {}, {}},
         {"Tanh", 13, {}, {}},
-        {"Clip", 6, {{"min", a_float(-0.5)}, {"max", a_float(0.7)}}, {}},
+        {"Clip", 6, {{"min", attr_float(-0.5)}, {"max", attr_float(0.7)}}, {}},
         {"Clip", 6, {}, {}},
         {"Clip", 11, {}, {{"min", -0.4}, {"max", 0.9}}},
         {"Clip", 13, {}, {{"min", -0.3}}},

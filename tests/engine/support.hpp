@@ -1,10 +1,12 @@
 #pragma once
-// Helpers of the engine's certificates: where the test data is, a small graph builder, random
-// tensors, error measures and the engine-vs-reference comparison every sweep uses.
+// Helpers of the engine's certificates: where the test data is, random tensors, error measures and
+// the engine-vs-reference comparison every sweep uses; graphs are built with
+// tests/support/graph_builder.hpp.
 // tests/CMakeLists.txt defines BOOST_TEST_MODULE for every file of the area; only main.cpp may
 // see it, or each file would define its own main().
 #undef BOOST_TEST_MODULE
 #include "reference.hpp"
+#include "support/graph_builder.hpp"
 
 #include <deepinside/errors.hpp>
 #include <deepinside/graph.hpp>
@@ -28,6 +30,12 @@
 namespace engine_test {
 
 using namespace deepinside;
+using test_support::attr_float;
+using test_support::attr_int;
+using test_support::attr_ints;
+using test_support::attr_string;
+using test_support::graph_builder;
+using test_support::random_values;
 using verify::dtensor;
 namespace fs = std::filesystem;
 
@@ -100,13 +108,6 @@ inline tensor random_tensor(std::mt19937& rng, const shape_t& shape, double lo =
     return t;
 }
 
-inline std::vector<double> random_values(std::mt19937& rng, size_t n, double lo = -1, double hi = 1) {
-    std::uniform_real_distribution<double> u(lo, hi);
-    std::vector<double> v(n);
-    for (double& x : v) x = static_cast<float>(u(rng)); // float-representable: both sides hold the same constant
-    return v;
-}
-
 /// Distinct values (a shuffled grid), so max pooling and ReLU boundaries are unambiguous.
 inline tensor random_distinct(std::mt19937& rng, const shape_t& shape) {
     tensor t(shape);
@@ -120,62 +121,5 @@ inline int64_t argmax(const std::vector<float>& v, size_t begin, size_t count) {
     return static_cast<int64_t>(std::max_element(v.begin() + static_cast<long>(begin), v.begin() + static_cast<long>(begin + count)) -
                                 (v.begin() + static_cast<long>(begin)));
 }
-
-// ---- Graphs built in C++ ----------------------------------------------------------------------
-
-inline attribute a_int(int64_t v) { return v; }
-inline attribute a_float(double v) { return static_cast<float>(v); }
-inline attribute a_ints(std::vector<int64_t> v) { return v; }
-inline attribute a_str(std::string v) { return v; }
-
-/// A one-input graph under construction; nodes are appended in topological order.
-class graph_builder {
-public:
-    explicit graph_builder(const shape_t& input_shape, int64_t opset = 13, const std::string& input = "x") : opset_(opset) {
-        g_.source = "engine test graph";
-        g_.opset = opset;
-        g_.inputs.push_back({input, input_shape});
-    }
-    std::string constant(const std::string& name, const shape_t& shape, const std::vector<double>& values) {
-        BOOST_REQUIRE_EQUAL(static_cast<int64_t>(values.size()), element_count(shape));
-        deepinside::constant c;
-        c.shape = shape;
-        c.floats.assign(values.begin(), values.end());
-        g_.constants[name] = c;
-        return name;
-    }
-    std::string random_constant(const std::string& name, const shape_t& shape, std::mt19937& rng, double lo = -1, double hi = 1) {
-        return constant(name, shape, random_values(rng, static_cast<size_t>(element_count(shape)), lo, hi));
-    }
-    std::string int_constant(const std::string& name, const std::vector<int64_t>& values) {
-        deepinside::constant c;
-        c.shape = {static_cast<int64_t>(values.size())};
-        c.is_int = true;
-        c.ints = values;
-        g_.constants[name] = c;
-        return name;
-    }
-    std::string add(const std::string& op_type, const std::vector<std::string>& inputs, const std::string& output,
-                    const std::map<std::string, attribute>& attributes = {}, int64_t opset = 0) {
-        node n;
-        n.name = output + "_node";
-        n.op_type = op_type;
-        n.opset = opset ? opset : opset_;
-        n.inputs = inputs;
-        n.outputs = {output};
-        n.attributes = attributes;
-        g_.nodes.push_back(n);
-        return output;
-    }
-    graph finish(const std::string& output) const {
-        graph g = g_;
-        g.outputs.push_back({output, {}});
-        return g;
-    }
-
-private:
-    graph g_;
-    int64_t opset_;
-};
 
 } // namespace engine_test

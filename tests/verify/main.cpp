@@ -1,3 +1,3 @@
 // The test module's entry point: the one file that sees BOOST_TEST_MODULE (set by tests/CMakeLists.txt);
-// every other file includes graph_builder.hpp, which undefines it first.
+// every other file includes support.hpp, which undefines it first.
 #include <boost/test/unit_test.hpp>

@@ -1,5 +1,5 @@
 // Forward pass of every reference op against expectations worked out by hand (in the comments).
-#include "graph_builder.hpp"
+#include "support.hpp"
 
 #include <deepinside/errors.hpp>
 

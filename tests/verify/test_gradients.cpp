@@ -1,6 +1,6 @@
 // Backward of every reference op against central finite differences of <seed, output>, over sweeps
-// of shapes and attributes (see check_gradient in graph_builder.hpp for the tolerance argument).
-#include "graph_builder.hpp"
+// of shapes and attributes (see check_gradient in support.hpp for the tolerance argument).
+#include "support.hpp"
 
 #include <boost/test/unit_test.hpp>
 

@@ -1,6 +1,6 @@
 // The backward rules (gradient, deconvnet, guided) against hand-derived signals, the nonrelu policy,
 // max-pooling ties, partial backward passes and the whole-graph finite difference.
-#include "graph_builder.hpp"
+#include "support.hpp"
 
 #include <deepinside/errors.hpp>
 

@@ -1,6 +1,6 @@
 // Timing of a VGG-11 forward and backward at 224x224 in double (random weights). Disabled by default
 // (about 3 GB and tens of seconds); run with --run_test=speed.
-#include "graph_builder.hpp"
+#include "support.hpp"
 
 #include <boost/test/unit_test.hpp>
 

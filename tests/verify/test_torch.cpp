@@ -1,7 +1,7 @@
 // Forward and backward of conv, pooling, LRN and softmax against PyTorch in float64
 // (tests/verify/torch_ops.py), over sweeps of attributes. Skipped with a message when Python or
 // torch is unavailable.
-#include "graph_builder.hpp"
+#include "support.hpp"
 
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>

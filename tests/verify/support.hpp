@@ -1,79 +1,28 @@
 #pragma once
-// Test helpers: build small deepinside::graph objects in C++ and check backward passes of the
-// reference against central finite differences.
+// Test helpers of the reference: random tensors and the check of backward passes against central
+// finite differences; graphs are built with tests/support/graph_builder.hpp.
 // tests/CMakeLists.txt defines BOOST_TEST_MODULE for every file of the area; only main.cpp may
 // see it, or each file would define its own main().
 #undef BOOST_TEST_MODULE
 #include "reference.hpp"
+#include "support/graph_builder.hpp"
 
 #include <deepinside/graph.hpp>
 
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
-#include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 namespace deepinside::verify::testing {
 
-inline attribute attr_int(int64_t v) { return v; }
-inline attribute attr_float(double v) { return static_cast<float>(v); }
-inline attribute attr_ints(std::vector<int64_t> v) { return v; }
-inline attribute attr_string(std::string v) { return v; }
-
-/// A one-input graph under construction; nodes are appended in topological order.
-class graph_builder {
-public:
-    explicit graph_builder(const shape_t& input_shape, int64_t opset = 13, const std::string& input = "x") {
-        g_.source = "test graph";
-        g_.opset = opset;
-        g_.inputs.push_back({input, input_shape});
-        opset_ = opset;
-    }
-    /// A float constant (initializer).
-    std::string constant(const std::string& name, const shape_t& shape, const std::vector<double>& values) {
-        deepinside::constant c;
-        c.shape = shape;
-        c.floats.assign(values.begin(), values.end());
-        BOOST_REQUIRE_EQUAL(static_cast<int64_t>(values.size()), element_count(shape));
-        g_.constants[name] = c;
-        return name;
-    }
-    /// A 1-D int64 constant (shapes, axes, pads).
-    std::string int_constant(const std::string& name, const std::vector<int64_t>& values) {
-        deepinside::constant c;
-        c.shape = {static_cast<int64_t>(values.size())};
-        c.is_int = true;
-        c.ints = values;
-        g_.constants[name] = c;
-        return name;
-    }
-    /// Appends a node computing `output`; returns `output`.
-    std::string add(const std::string& op_type, const std::vector<std::string>& inputs, const std::string& output,
-                    const std::map<std::string, attribute>& attributes = {}, int64_t opset = 0) {
-        node n;
-        n.name = output + "_node";
-        n.op_type = op_type;
-        n.opset = opset ? opset : opset_;
-        n.inputs = inputs;
-        n.outputs = {output};
-        n.attributes = attributes;
-        g_.nodes.push_back(n);
-        return output;
-    }
-    graph finish(const std::vector<std::string>& outputs) {
-        graph g = g_;
-        for (const auto& o : outputs) g.outputs.push_back({o, {}});
-        return g;
-    }
-    graph finish(const std::string& output) { return finish(std::vector<std::string>{output}); }
-
-private:
-    graph g_;
-    int64_t opset_ = 13;
-};
+using test_support::attr_float;
+using test_support::attr_int;
+using test_support::attr_ints;
+using test_support::attr_string;
+using test_support::graph_builder;
 
 /// Uniform values in [lo, hi).
 inline dtensor random_tensor(std::mt19937& rng, const shape_t& shape, double lo = -1, double hi = 1) {
