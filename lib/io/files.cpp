@@ -81,37 +81,51 @@ void atomic_file::commit() {
     committed_ = true;
 }
 
-std::vector<uint8_t> read_file_bytes(const std::string& path, int64_t max_bytes) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+read_only_file::read_only_file(std::string path) : path_(std::move(path)) {
+    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) {
         const int err = errno;
-        throw io_error(fmt::format("{}: cannot open: {}", path, errno_text(err)));
+        throw io_error(fmt::format("{}: cannot open: {}", path_, errno_text(err)));
     }
-    struct fd_closer {
-        int fd;
-        ~fd_closer() { ::close(fd); }
-    } closer{fd};
     struct stat st {};
-    if (::fstat(fd, &st) != 0) {
+    if (::fstat(fd_, &st) != 0) {
         const int err = errno;
-        throw io_error(fmt::format("{}: cannot stat: {}", path, errno_text(err)));
+        ::close(fd_);
+        throw io_error(fmt::format("{}: cannot stat: {}", path_, errno_text(err)));
     }
-    if (!S_ISREG(st.st_mode)) throw io_error(fmt::format("{}: not a regular file", path));
-    if (st.st_size > max_bytes)
-        throw input_error(fmt::format("{}: file is {} bytes, above the limit of {}", path, st.st_size, max_bytes));
-    std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd_);
+        throw io_error(fmt::format("{}: not a regular file", path_));
+    }
+    size_ = st.st_size;
+}
+
+read_only_file::~read_only_file() { ::close(fd_); }
+
+size_t read_only_file::read(void* dst, size_t size) {
+    auto* p = static_cast<unsigned char*>(dst);
     size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+    while (done < size) {
+        const ssize_t n = ::read(fd_, p + done, size - done);
         if (n < 0) {
             if (errno == EINTR) continue;
             const int err = errno;
-            throw io_error(fmt::format("{}: cannot read: {}", path, errno_text(err)));
+            throw io_error(fmt::format("{}: cannot read: {}", path_, errno_text(err)));
         }
-        if (n == 0) break; // the file shrank while we read it: decoders will see it as truncated
+        if (n == 0) break;
         done += static_cast<size_t>(n);
     }
-    bytes.resize(done);
+    return done;
+}
+
+std::vector<uint8_t> read_file_bytes(const std::string& path, int64_t max_bytes) {
+    read_only_file file(path);
+    if (file.size() > max_bytes)
+        throw input_error(fmt::format("{}: file is {} bytes, above the limit of {}", path, file.size(), max_bytes));
+    std::vector<uint8_t> bytes(static_cast<size_t>(file.size()));
+    // Fewer bytes than stat promised means the file shrank while we read it: decoders will see it
+    // as truncated.
+    bytes.resize(file.read(bytes.data(), bytes.size()));
     return bytes;
 }
 

@@ -32,6 +32,30 @@ private:
     bool committed_ = false;
 };
 
+/// A regular file opened for reading; owns its descriptor and closes it on destruction.
+class read_only_file {
+public:
+    /// Opens `path` (O_CLOEXEC) and stats it. Throws io_error naming `path` when it cannot be
+    /// opened or stat'ed, or is not a regular file.
+    explicit read_only_file(std::string path);
+    ~read_only_file();
+    read_only_file(const read_only_file&) = delete;
+    read_only_file& operator=(const read_only_file&) = delete;
+
+    /// The descriptor, valid for the lifetime of this object (for lseek and the like).
+    int fd() const { return fd_; }
+    /// The size in bytes when the file was opened.
+    int64_t size() const { return size_; }
+    /// Reads `size` bytes into `dst` from the current offset, retrying short reads; returns fewer
+    /// only at end of file. Throws io_error naming the path on a read error.
+    size_t read(void* dst, size_t size);
+
+private:
+    std::string path_;
+    int fd_ = -1;
+    int64_t size_ = 0;
+};
+
 /// Reads a whole file. Throws input_error when it is larger than `max_bytes` (checked before
 /// reading) and io_error when it cannot be opened or read.
 std::vector<uint8_t> read_file_bytes(const std::string& path, int64_t max_bytes);

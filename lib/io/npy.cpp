@@ -8,15 +8,12 @@
 #include <fmt/ranges.h>
 
 #include <bit>
-#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <limits>
 #include <optional>
 #include <string_view>
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 namespace deepinside {
@@ -164,23 +161,6 @@ private:
     size_t pos_ = 0;
 };
 
-/// Reads exactly `size` bytes or reports how many were available.
-size_t read_fully(int fd, void* dst, size_t size, const std::string& path) {
-    auto* p = static_cast<unsigned char*>(dst);
-    size_t done = 0;
-    while (done < size) {
-        const ssize_t n = ::read(fd, p + done, size - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            const int err = errno;
-            throw io_error(fmt::format("{}: cannot read: {}", path, std::strerror(err)));
-        }
-        if (n == 0) break;
-        done += static_cast<size_t>(n);
-    }
-    return done;
-}
-
 uint32_t load_le(const unsigned char* p, int bytes) {
     uint32_t v = 0;
     for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
@@ -203,25 +183,11 @@ std::string python_shape(const shape_t& shape) {
 } // namespace
 
 tensor read_npy(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        const int err = errno;
-        throw io_error(fmt::format("{}: cannot open: {}", path, std::strerror(err)));
-    }
-    struct fd_closer {
-        int fd;
-        ~fd_closer() { ::close(fd); }
-    } closer{fd};
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-        const int err = errno;
-        throw io_error(fmt::format("{}: cannot stat: {}", path, std::strerror(err)));
-    }
-    if (!S_ISREG(st.st_mode)) throw io_error(fmt::format("{}: not a regular file", path));
-    const auto file_size = static_cast<uint64_t>(st.st_size);
+    io_detail::read_only_file file(path);
+    const auto file_size = static_cast<uint64_t>(file.size());
 
     unsigned char prefix[12];
-    const size_t got = read_fully(fd, prefix, std::min<uint64_t>(sizeof prefix, file_size), path);
+    const size_t got = file.read(prefix, std::min<uint64_t>(sizeof prefix, file_size));
     if (got < 10 || std::memcmp(prefix, npy_magic.data(), npy_magic.size()) != 0)
         throw input_error(fmt::format("{}: not a .npy file (it does not start with \\x93NUMPY)", path));
     const int major = prefix[6], minor = prefix[7];
@@ -237,8 +203,8 @@ tensor read_npy(const std::string& path) {
                                       file_size - prefix_size));
 
     std::string header_text(header_size, '\0');
-    if (::lseek(fd, static_cast<off_t>(prefix_size), SEEK_SET) < 0 ||
-        read_fully(fd, header_text.data(), header_size, path) != header_size)
+    if (::lseek(file.fd(), static_cast<off_t>(prefix_size), SEEK_SET) < 0 ||
+        file.read(header_text.data(), header_size) != header_size)
         throw io_error(fmt::format("{}: cannot read the .npy header", path));
     const npy_header header = header_parser(header_text, path).parse();
 
@@ -264,7 +230,7 @@ tensor read_npy(const std::string& path) {
                                       body_size - expected, python_shape(header.shape), expected, body_size));
 
     tensor dst(header.shape);
-    if (read_fully(fd, dst.data.data(), expected, path) != expected)
+    if (file.read(dst.data.data(), expected) != expected)
         throw io_error(fmt::format("{}: the file shrank while being read", path));
     if constexpr (std::endian::native == std::endian::big) {
         for (float& v : dst.data) v = std::bit_cast<float>(__builtin_bswap32(std::bit_cast<uint32_t>(v)));
