@@ -55,3 +55,27 @@ dnnl::memory reorder_now(const dnnl::engine& eng, const dnnl::memory& src, const
 }
 dnnl::memory view(const dnnl::engine& eng, const dnnl::memory::desc& d, void* data) { return dnnl::memory(d, eng, data); }
 } // namespace deepinside::engine
+
+namespace deepinside::engine {
+dnnl::memory per_channel(const dnnl::engine& eng, const dnnl::memory::desc& like, std::vector<float>& values,
+                         std::vector<float>& storage) {
+    using tag = dnnl::memory::format_tag;
+    const dims full = like.dims();
+    dims one(full.size(), 1);
+    one[1] = static_cast<int64_t>(values.size());
+    const dnnl::memory::desc plain = plain_desc(shape_t(one.begin(), one.end()));
+    dnnl::memory src(plain, eng, values.data());
+    if (full.size() != 4) return src;
+    for (tag t : {tag::aBcd16b, tag::aBcd8b, tag::aBcd4b, tag::acdb}) {
+        if (!(dnnl::memory::desc(full, dnnl::memory::data_type::f32, t) == like)) continue;
+        const dnnl::memory::desc blocked(one, dnnl::memory::data_type::f32, t);
+        storage.assign(blocked.get_size() / sizeof(float), 0.0f);
+        dnnl::memory dst(blocked, eng, storage.data());
+        dnnl::stream s(eng);
+        dnnl::reorder(src, dst).execute(s, src, dst);
+        s.wait();
+        return dst;
+    }
+    return src;
+}
+} // namespace deepinside::engine

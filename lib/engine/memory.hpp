@@ -30,3 +30,12 @@ dnnl::memory reorder_now(const dnnl::engine& eng, const dnnl::memory& src, const
 /// A memory of `d` over caller-owned storage (kept alive by the caller).
 dnnl::memory view(const dnnl::engine& eng, const dnnl::memory::desc& d, void* data);
 } // namespace deepinside::engine
+
+namespace deepinside::engine {
+/// A per-channel constant (`values`, one per channel of axis 1) as memory that broadcasts against
+/// activations stored as `like`: in `like`'s own layout where it is one of the common activation
+/// layouts (so oneDNN's binary kernels take their fast per-channel path), else plain.
+/// The memory views `values`, which the caller keeps alive.
+dnnl::memory per_channel(const dnnl::engine& eng, const dnnl::memory::desc& like, std::vector<float>& values,
+                         std::vector<float>& storage);
+} // namespace deepinside::engine

@@ -3,6 +3,7 @@
 #include "ops/op.hpp"
 
 #include <cmath>
+#include <deque>
 
 namespace deepinside::ops {
 
@@ -29,28 +30,30 @@ public:
             return k.floats;
         };
         const auto gamma = vec(1, "scale"), beta = vec(2, "B"), mean = vec(3, "mean"), var = vec(4, "var");
-        // y = (x - mean) / sqrt(var + eps) * gamma + beta = x * s + t, computed in double for the constants.
+        // y = (x - mean) / sqrt(var + eps) * gamma + beta = x * s + t per channel, with s and t
+        // computed in double once. This form is also the more accurate in f32: oneDNN's own batch
+        // norm, (x - mean) * rsqrt(var + eps) * gamma + beta in f32, departs further from the exact
+        // result and flips near-tied ReLU6/max-pool decisions on MobileNetV2 and GoogLeNet.
+        // Backward is the per-channel scale s.
         scale_.resize(static_cast<size_t>(c));
         shift_.resize(static_cast<size_t>(c));
         for (int64_t k = 0; k < c; ++k) {
-            const double s = double(gamma[k]) / std::sqrt(double(var[k]) + double(eps));
-            scale_[k] = static_cast<float>(s);
-            shift_[k] = static_cast<float>(double(beta[k]) - double(mean[k]) * s);
+            const double sk = double(gamma[k]) / std::sqrt(double(var[k]) + double(eps));
+            scale_[k] = static_cast<float>(sk);
+            shift_[k] = static_cast<float>(double(beta[k]) - double(mean[k]) * sk);
         }
-        channel_shape_ = shape_t(x.shape.size(), 1);
-        channel_shape_[1] = c;
-        // Two fused steps in one primitive: x·s, then + t as a binary post-op.
-        dnnl::memory s = engine::view(fb.eng(), engine::plain_desc(channel_shape_), scale_.data());
-        dnnl::memory t = engine::view(fb.eng(), engine::plain_desc(channel_shape_), shift_.data());
+        // Both operands in the activation's layout, so that oneDNN's jit binary kernel runs.
+        dnnl::memory sm = engine::per_channel(fb.eng(), x.mem.get_desc(), scale_, scale_in_layout_);
+        dnnl::memory tm = engine::per_channel(fb.eng(), x.mem.get_desc(), shift_, shift_in_layout_);
         dnnl::post_ops po;
-        po.append_binary(dnnl::algorithm::binary_add, t.get_desc());
+        po.append_binary(dnnl::algorithm::binary_add, tm.get_desc());
         dnnl::primitive_attr attr;
         attr.set_post_ops(po);
-        dnnl::binary::desc desc(dnnl::algorithm::binary_mul, x.mem.get_desc(), s.get_desc(), x.mem.get_desc());
+        dnnl::binary::desc desc(dnnl::algorithm::binary_mul, x.mem.get_desc(), sm.get_desc(), x.mem.get_desc());
         dnnl::binary::primitive_desc pd(desc, attr, fb.eng());
         dnnl::memory dst = fb.allocate(pd.dst_desc());
-        fb.add(dnnl::binary(pd), {{DNNL_ARG_SRC_0, x.mem}, {DNNL_ARG_SRC_1, s}, {DNNL_ARG_DST, dst},
-                                  {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, t}});
+        fb.add(dnnl::binary(pd), {{DNNL_ARG_SRC_0, x.mem}, {DNNL_ARG_SRC_1, sm}, {DNNL_ARG_DST, dst},
+                                  {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, tm}});
         fb.define_output(0, x.shape, dst);
     }
 
@@ -58,7 +61,8 @@ public:
         const std::string& in = node_.inputs[0];
         if (!bb.wants_diff(in)) return;
         dnnl::memory g = bb.diff(node_.outputs[0]);
-        dnnl::memory s = engine::view(bb.eng(), engine::plain_desc(channel_shape_), scale_.data());
+        // Each backward plan keeps its own copy: an earlier plan's memory must stay valid.
+        dnnl::memory s = engine::per_channel(bb.eng(), g.get_desc(), scale_, diff_scales_.emplace_back());
         dnnl::binary::desc desc(dnnl::algorithm::binary_mul, g.get_desc(), s.get_desc(), g.get_desc());
         dnnl::binary::primitive_desc pd(desc, bb.eng());
         dnnl::memory d = bb.allocate(pd.dst_desc());
@@ -68,7 +72,8 @@ public:
 
 private:
     std::vector<float> scale_, shift_;
-    shape_t channel_shape_;
+    std::vector<float> scale_in_layout_, shift_in_layout_; ///< forward operands in the input's layout
+    std::deque<std::vector<float>> diff_scales_;           ///< scale_ in each backward plan's layout
 };
 
 class lrn_op final : public op {

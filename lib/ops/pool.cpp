@@ -75,10 +75,8 @@ protected:
                                                         int64_t batch) const {
         auto d = dst_dims_;
         d[0] = batch;
-        // Plain output when the spatial axes collapse, so that a following Flatten needs no reorder.
-        const bool collapses = win_.out[0] == 1 && win_.out[1] == 1;
         dnnl::pooling_v2_forward::desc desc(dnnl::prop_kind::forward_training, alg_, src_md,
-                                            {d, dt::f32, collapses ? tag::nchw : tag::any},
+                                            {d, dt::f32, tag::any},
                                             {win_.stride[0], win_.stride[1]}, {win_.kernel[0], win_.kernel[1]},
                                             win_.dnnl_dilation(), {win_.pad_begin[0], win_.pad_begin[1]},
                                             {win_.pad_end_eff[0], win_.pad_end_eff[1]});
