@@ -185,10 +185,15 @@ struct network::impl {
             }
             if (ops[k]->kind() == ops::nonlinearity::other) p->nonrelu.push_back(ops[k].get());
         }
-        p->result_plain = dnnl::memory(engine::scale_batch(engine::plain_desc(act(wrt).shape), stack), eng);
         bb.set_node(nullptr);
-        dnnl::memory r = bb.diff(wrt);
-        engine::add_reorder(p->steps, r, p->result_plain, "signal at " + wrt);
+        const dnnl::memory r = bb.diff(wrt);
+        const dnnl::memory::desc result_md = engine::scale_batch(engine::plain_desc(act(wrt).shape), stack);
+        if (r.get_desc() == result_md) {
+            p->result_plain = r;
+        } else {
+            p->result_plain = dnnl::memory(result_md, eng);
+            engine::add_reorder(p->steps, r, p->result_plain, "signal at " + wrt);
+        }
         plans.push_back(std::move(p));
         return *plans.back();
     }

@@ -11,6 +11,9 @@ namespace deepinside::ops {
 
 namespace {
 
+/// Below this many elements a host loop is faster on one thread than after waking the others.
+constexpr int64_t parallel_threshold = 1 << 15;
+
 /// Shared by every elementwise op: forward on oneDNN, backward by `derivative` in a host loop.
 class eltwise_op : public op {
 public:
@@ -75,15 +78,15 @@ private:
     void backward_slice(float* out, const float* g, const float*, const float* y, int64_t n, backward_rule rule) const override {
         switch (rule) {
         case backward_rule::gradient: // dS/dx: the signal where the input was positive
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
             for (int64_t i = 0; i < n; ++i) out[i] = y[i] > 0.0f ? g[i] : 0.0f;
             break;
         case backward_rule::deconvnet: // relu of the signal, ignoring the forward input
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
             for (int64_t i = 0; i < n; ++i) out[i] = g[i] > 0.0f ? g[i] : 0.0f;
             break;
         case backward_rule::guided: // both masks
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
             for (int64_t i = 0; i < n; ++i) out[i] = (g[i] > 0.0f && y[i] > 0.0f) ? g[i] : 0.0f;
             break;
         }
@@ -141,19 +144,19 @@ private:
         const std::string& t = node_.op_type;
         const float a = alpha_, b = beta_, s = scale_;
         if (t == "LeakyRelu") {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
             for (int64_t i = 0; i < n; ++i) out[i] = x[i] > 0.0f ? g[i] : g[i] * a;
         } else if (t == "Elu" || t == "Selu") { // s * (x > 0 ? 1 : a e^x)
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > parallel_threshold)
             for (int64_t i = 0; i < n; ++i) out[i] = x[i] > 0.0f ? g[i] * s : g[i] * s * a * std::exp(x[i]);
         } else if (t == "Sigmoid") {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
             for (int64_t i = 0; i < n; ++i) out[i] = g[i] * y[i] * (1.0f - y[i]);
         } else if (t == "Tanh") {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
             for (int64_t i = 0; i < n; ++i) out[i] = g[i] * (1.0f - y[i] * y[i]);
         } else { // Clip: passes strictly inside (min, max), as PyTorch's hardtanh backward
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
             for (int64_t i = 0; i < n; ++i) out[i] = (x[i] > a && x[i] < b) ? g[i] : 0.0f;
         }
     }
