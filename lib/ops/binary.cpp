@@ -3,6 +3,8 @@
 // second activation of the same shape (a residual connection).
 #include "ops/op.hpp"
 
+#include <deque>
+
 namespace deepinside::ops {
 
 namespace {
@@ -77,7 +79,7 @@ public:
             if (c.is_int) throw model_error(fmt::format("{}: integer operand", node_.describe()));
             second_const_ = c.floats;
             second_shape_ = sb;
-            src1 = engine::view(fb.eng(), engine::plain_desc(sb), second_const_.data());
+            src1 = constant_operand(fb.eng(), src0.get_desc(), second_in_layout_);
         } else {
             if (sb != out_) refuse(fmt::format("an activation of shape {} broadcast to {} is not supported", to_string(fb.input_shape(second)), to_string(out_)));
             src1 = fb.input_as(second, src0.get_desc());
@@ -93,7 +95,6 @@ public:
         for (size_t i = 0; i < 2; ++i) {
             const std::string& in = node_.inputs[i];
             if (!bb.wants_diff(in)) continue;
-            const bool is_first = i == first_;
             dnnl::memory g = bb.diff(node_.outputs[0]);
             const auto& type = node_.op_type;
             if (type == "Add" || (type == "Sub" && i == 0)) {
@@ -105,7 +106,7 @@ public:
                 const size_t other = 1 - i;
                 dnnl::memory o;
                 if (!second_const_.empty() && other == 1 - first_) {
-                    o = engine::view(bb.eng(), engine::plain_desc(second_shape_), second_const_.data());
+                    o = constant_operand(bb.eng(), g.get_desc(), diff_operands_.emplace_back());
                     // A constant with the batch axis itself: one copy per stacked request, as the signal has.
                     if (o.get_desc().data.dims[0] != 1 && g.get_desc().data.dims[0] != o.get_desc().data.dims[0]) o = bb.stacked(o);
                 } else if (!const_first_.empty() && other == first_) {
@@ -128,11 +129,19 @@ public:
             } else {
                 refuse("backward to the divisor of Div is not supported");
             }
-            (void)is_first;
         }
     }
 
 private:
+    /// The constant second operand for a primitive whose first operand is stored as `like`: a
+    /// per-channel constant ([1, C, 1, 1]) in `like`'s own layout, so that oneDNN's jit kernel runs
+    /// (a plain one against a blocked activation falls back to its reference kernel); else plain.
+    dnnl::memory constant_operand(const dnnl::engine& eng, const dnnl::memory::desc& like, std::vector<float>& storage) {
+        const bool per_channel = second_shape_.size() == 4 && second_shape_[0] == 1 && second_shape_[2] == 1 && second_shape_[3] == 1;
+        if (per_channel) return engine::per_channel(eng, like, second_const_, storage);
+        return engine::view(eng, engine::plain_desc(second_shape_), second_const_.data());
+    }
+
     static dnnl::memory scaled(engine::backward_builder& bb, const dnnl::memory& g, float factor) {
         dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_linear, g.get_desc(), factor, 0.0f);
         dnnl::eltwise_forward::primitive_desc pd(desc, bb.eng());
@@ -145,6 +154,8 @@ private:
     size_t first_ = 0;
     shape_t out_, second_shape_;
     std::vector<float> const_first_, second_const_;
+    std::vector<float> second_in_layout_;        ///< the constant in the forward input's layout
+    std::deque<std::vector<float>> diff_operands_; ///< the same for each backward plan (stable addresses)
 };
 
 } // namespace

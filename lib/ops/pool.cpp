@@ -109,8 +109,7 @@ private:
     void configure(const shape_t& x) override {
         const int64_t in_hw[2] = {x[2], x[3]};
         win_ = window::from_node(node_, in_hw, nullptr, true);
-        if (node_.get_int("dilations", 1) && node_.has("dilations") && (win_.dilation[0] != 1 || win_.dilation[1] != 1))
-            refuse("dilated average pooling is not supported");
+        if (win_.dilation[0] != 1 || win_.dilation[1] != 1) refuse("dilated average pooling is not supported");
         if (node_.get_int("count_include_pad", 0) != 0) {
             // ONNX counts declared padding but not the extra cells ceil_mode adds; oneDNN would count both.
             if (win_.ceil_padding_added()) refuse("count_include_pad=1 together with ceil_mode windows that pass the padding is not supported");
