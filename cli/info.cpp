@@ -33,7 +33,8 @@ command add_info(CLI::App& app) {
                 fmt::print("shapes    unknown: {}\n", e.what());
             }
         }
-        fmt::print("\n{:<4} {:<32} {:<20} {:<22} {:>12}\n", "#", "layer", "op", "output shape", "parameters");
+        fmt::print("\n{:<4} {:<28} {:<18} {:<34} {:<20} {:>10}\n", "#", "layer", "op", "output tensor (for --layer, --wrt)",
+                   "output shape", "parameters");
         int64_t total = 0;
         for (size_t i = 0; i < g.nodes.size(); ++i) {
             const node& n = g.nodes[i];
@@ -42,8 +43,11 @@ command add_info(CLI::App& app) {
                 if (const constant* c = g.find_constant(in); c && !c->is_int) params += element_count(c->shape);
             total += params;
             std::string shape = net && !n.outputs.empty() ? to_string(net->shape_of(n.outputs[0])) : "?";
-            fmt::print("{:<4} {:<32} {:<20} {:<22} {:>12}\n", i, n.name.size() > 32 ? n.name.substr(0, 29) + "..." : n.name,
-                       n.op_type, shape, params);
+            auto fit = [](const std::string& text, size_t width) {
+                return text.size() > width ? "..." + text.substr(text.size() - (width - 3)) : text;
+            };
+            fmt::print("{:<4} {:<28} {:<18} {:<34} {:<20} {:>10}\n", i, fit(n.name, 28), n.op_type,
+                       n.outputs.empty() ? "" : n.outputs[0], shape, params);
         }
         fmt::print("\n{} layers, {} parameters\n", g.nodes.size(), total);
         if (!g.metadata.empty()) {

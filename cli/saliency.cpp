@@ -55,7 +55,7 @@ command add_saliency(CLI::App& app) {
     img->excludes(npy);
     app.add_option("--class", o->classes, "Class index or comma list (default: the top-1 prediction of each image)");
     app.add_option("--method", o->methods, "gradient, deconvnet, guided, or a comma list")->capture_default_str();
-    app.add_option("--layer", o->layer, "Visualise a unit of this tensor instead of a class score");
+    app.add_option("--layer", o->layer, "Visualise activity of this tensor instead of a class score (alone: the whole tensor's sum)");
     app.add_option("--channel", o->channel, "Channel of --layer");
     app.add_option("--unit", o->unit, "Y,X of the unit in --channel (default: see --reduce)");
     app.add_option("--reduce", o->reduce, "Without --unit: max (the channel's largest unit, per image) or sum")->capture_default_str();
@@ -92,11 +92,13 @@ command add_saliency(CLI::App& app) {
         std::vector<target> targets;
         std::vector<std::string> target_names;
         if (!o->layer.empty()) {
-            if (!o->channel) throw input_error("--layer needs --channel K");
             target t;
             t.tensor = o->layer;
-            t.index = {*o->channel};
-            if (!o->unit.empty()) {
+            t.index = {o->channel.value_or(0)};
+            if (!o->channel) {
+                if (!o->unit.empty()) throw input_error("--unit needs --channel K");
+                t.what = target::kind::tensor_sum; // the whole tensor's activity
+            } else if (!o->unit.empty()) {
                 t.what = target::kind::neuron;
                 t.unit = parse_int_list(o->unit, "--unit");
             } else if (o->reduce == "max" || o->reduce == "sum") {
@@ -105,7 +107,7 @@ command add_saliency(CLI::App& app) {
                 throw input_error(fmt::format("--reduce expects max or sum, got '{}'", o->reduce));
             }
             targets.push_back(t);
-            target_names.push_back(fmt::format("channel{}", *o->channel));
+            target_names.push_back(o->channel ? fmt::format("channel{}", *o->channel) : std::string("all"));
         } else {
             if (o->channel || !o->unit.empty()) throw input_error("--channel and --unit need --layer");
             const std::string scores_name = o->probability ? net.probability_tensor() : net.score_tensor();

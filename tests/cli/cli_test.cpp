@@ -178,3 +178,24 @@ BOOST_AUTO_TEST_CASE(saliency_writes_the_promised_files) {
         for (const char* c : {"0", "9"})
             BOOST_TEST(fs::exists(s.path(std::string("many.") + method + "." + c + ".grad.npy")), method << " " << c);
 }
+
+BOOST_AUTO_TEST_CASE(layer_targets) {
+    if (!fs::exists(bundled_model())) {
+        BOOST_TEST_MESSAGE("skipped: the bundled model is absent");
+        return;
+    }
+    scratch s;
+    fs::path img;
+    for (auto& e : fs::directory_iterator(std::string(env("DEEPINSIDE_SOURCE_DIR")) + "/models/images")) img = e.path();
+    const std::string base = "saliency " + bundled_model() + " " + img.string() + " --layer /conv2/Conv_output_0";
+    for (const std::string extra : {" --channel 5", " --channel 5 --reduce sum", " --channel 5 --unit 3,4", ""}) {
+        const result r = run(base + extra + " --method guided --out " + s.path("layer"));
+        BOOST_TEST(r.status == 0, extra << ": " << r.err);
+        BOOST_TEST(fs::exists(s.path("layer.grad.npy")), extra);
+        fs::remove(s.path("layer.grad.npy"));
+    }
+    expect_refusal(s, "saliency " + bundled_model() + " " + img.string() + " --layer no_such_tensor --channel 0 --out " + s.path("out"),
+                   {"no_such_tensor"});
+    expect_refusal(s, base + " --channel 64 --out " + s.path("out"), {"channel 64", "/conv2/Conv_output_0"});
+    expect_refusal(s, base + " --channel 1 --unit 14,0 --out " + s.path("out"), {"14,0"});
+}
