@@ -58,8 +58,9 @@ struct backward_request {
 
 class network {
 public:
-    /// Compiles `g` for `input_shape` (NCHW with its batch). All primitives are created here.
-    /// `probability`: differentiate the softmax output rather than the logits before it.
+    /// Compiles `g` for `input_shape` (NCHW with its batch). Every forward primitive is created
+    /// here; backward plans are created by prepare_backward() or on the first backward() of a kind.
+    /// To differentiate probabilities rather than scores, target probability_tensor().
     network(const graph& g, const shape_t& input_shape, const engine_options& options = {});
     ~network();
     network(const network&) = delete;
