@@ -101,7 +101,8 @@ command add_bench(CLI::App& app) {
         const double gflop = forward_flops(g, net) * (1.0 + double(requests.size())) * 1e-9;
         fmt::print("model {}\ninput {}\nwhat {} ({} backward requests)\niters {}\n", o->model, to_string(x.shape), o->what,
                    requests.size(), ms.size());
-        fmt::print("min {:.3f} ms\nmax {:.3f} ms\nspread {:.1f} %\n", ms.front(), ms.back(), 100.0 * (ms.back() - ms.front()) / median);
+        fmt::print("min {:.3f} ms\nmax {:.3f} ms\nspread {:.3f} ms ({:.1f} % of the median)\n", ms.front(), ms.back(),
+                   ms.back() - ms.front(), 100.0 * (ms.back() - ms.front()) / median);
         fmt::print("gflop {:.4f}\ngflops_per_s {:.1f}\n", gflop, gflop / (median * 1e-3));
         fmt::print("median {:.3f} ms\n", median);
         return 0;
