@@ -30,7 +30,6 @@ import io
 import json
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -38,6 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
+from atomic_write import write_atomically  # noqa: E402  (sibling module)
 
 # The test set; the benchmark-only models (vgg16 is 528 MB) are exported only when named.
 DEFAULT_ARCHS = ["alexnet", "vgg11_bn", "resnet18_bn", "resnet18_folded", "squeezenet1_1",
@@ -125,17 +125,6 @@ def export_onnx(model, x, keep_batchnorm):
     return buffer.getvalue()
 
 
-def write_atomically(path, data):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def npy_bytes(array):

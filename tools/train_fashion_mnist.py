@@ -25,7 +25,6 @@ import os
 import re
 import struct
 import sys
-import tempfile
 import time
 import zlib
 
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from atomic_write import write_atomically  # noqa: E402  (sibling module)
 
 DATASET_DIR = "/usr/share/datasets/fashion-mnist"
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -102,18 +102,6 @@ def load_split(split):
     return images, labels
 
 
-def write_atomically(path, data):
-    """Write bytes to a temp file in the same folder, then rename over the target."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def png_grey8(pixels):

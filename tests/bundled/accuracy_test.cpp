@@ -9,6 +9,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "support/environment.hpp"
+
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
@@ -19,10 +21,7 @@ namespace fs = std::filesystem;
 using namespace deepinside;
 
 namespace {
-const char* env(const char* name) {
-    const char* v = std::getenv(name);
-    return v ? v : "";
-}
+using deepinside::test_support::env;
 } // namespace
 
 BOOST_AUTO_TEST_CASE(bundled_model_accuracy_on_the_fashion_mnist_test_set) {

@@ -5,6 +5,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "support/environment.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -26,10 +28,7 @@ std::string unique_name(const char* stem) {
     return std::string("deepinside-") + stem + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
 }
 
-const char* env(const char* name) {
-    const char* v = std::getenv(name);
-    return v ? v : "";
-}
+using deepinside::test_support::env;
 
 struct result {
     int status = -1;
@@ -70,6 +69,13 @@ struct scratch {
 };
 
 std::string bundled_model() { return std::string(env("DEEPINSIDE_SOURCE_DIR")) + "/models/fashion-mnist-convnet.onnx"; }
+
+/// One of the bundled sample images.
+fs::path bundled_image() {
+    fs::path img;
+    for (auto& e : fs::directory_iterator(std::string(env("DEEPINSIDE_SOURCE_DIR")) + "/models/images")) img = e.path();
+    return img;
+}
 std::string shared(const std::string& rel) { return std::string(env("DEEPINSIDE_SHARED_MODELS")) + "/" + rel; }
 
 /// A bad input: non-zero exit, exactly one line on stderr containing every `needle`, no output file.
@@ -160,8 +166,7 @@ BOOST_AUTO_TEST_CASE(saliency_writes_the_promised_files) {
         return;
     }
     scratch s;
-    fs::path img;
-    for (auto& e : fs::directory_iterator(std::string(env("DEEPINSIDE_SOURCE_DIR")) + "/models/images")) img = e.path();
+    const fs::path img = bundled_image();
     const result r = run("saliency " + bundled_model() + " " + img.string() + " --out " + s.path("one"));
     BOOST_TEST(r.status == 0, r.err);
     for (const char* suffix : {".grad.npy", ".npy", ".png", ".overlay.png"}) BOOST_TEST(fs::exists(s.path(std::string("one") + suffix)), suffix);
@@ -185,8 +190,7 @@ BOOST_AUTO_TEST_CASE(layer_targets) {
         return;
     }
     scratch s;
-    fs::path img;
-    for (auto& e : fs::directory_iterator(std::string(env("DEEPINSIDE_SOURCE_DIR")) + "/models/images")) img = e.path();
+    const fs::path img = bundled_image();
     const std::string base = "saliency " + bundled_model() + " " + img.string() + " --layer /conv2/Conv_output_0";
     for (const std::string extra : {" --channel 5", " --channel 5 --reduce sum", " --channel 5 --unit 3,4", ""}) {
         const result r = run(base + extra + " --method guided --out " + s.path("layer"));

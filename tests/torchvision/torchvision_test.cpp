@@ -11,6 +11,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "support/environment.hpp"
+
 #include <cmath>
 #include <map>
 #include <memory>
@@ -25,10 +27,7 @@ using namespace deepinside;
 
 namespace {
 
-const char* env(const char* name) {
-    const char* v = std::getenv(name);
-    return v ? v : "";
-}
+using deepinside::test_support::env;
 
 double rel_l2(const std::vector<float>& got, const std::vector<float>& want) {
     double num = 0, den = 0;
@@ -147,11 +146,17 @@ BOOST_AUTO_TEST_CASE(torchvision_architectures_match_pytorch) {
             for (int t = 0; t < directions; ++t) {
                 std::vector<double> r(x.data.size());
                 double rnorm = 0;
-                for (auto& v : r) rnorm += (v = normal(rng)) * v;
+                for (auto& v : r) {
+                    v = normal(rng);
+                    rnorm += v * v;
+                }
                 rnorm = std::sqrt(rnorm);
                 std::vector<double> dir(x.data.size());
                 double dnorm = 0;
-                for (size_t i = 0; i < dir.size(); ++i) dnorm += (dir[i] = grad.data[i] / gnorm + 0.5 * r[i] / rnorm) * dir[i];
+                for (size_t i = 0; i < dir.size(); ++i) {
+                    dir[i] = grad.data[i] / gnorm + 0.5 * r[i] / rnorm;
+                    dnorm += dir[i] * dir[i];
+                }
                 dnorm = std::sqrt(dnorm);
                 double dot = 0;
                 for (size_t i = 0; i < dir.size(); ++i) {
