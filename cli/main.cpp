@@ -11,6 +11,11 @@
 int main(int argc, char** argv) {
     CLI::App app{"deepinside: gradients, DeconvNet and guided backprop of ONNX image classifiers on oneDNN"};
     app.require_subcommand(1);
+    // Bad options are bad input like any other: one line, status 1 (set before the subcommands,
+    // which inherit it).
+    app.failure_message([](const CLI::App*, const CLI::Error& e) {
+        return fmt::format("deepinside: error: {} (see --help)\n", e.what());
+    });
     app.set_version_flag("--version", "deepinside 0.1.0");
     std::vector<std::pair<CLI::App*, deepinside::cli::command>> commands;
     auto add = [&](const char* name, const char* help, auto adder) {
@@ -26,7 +31,8 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        const int status = app.exit(e); // prints help, the version, or the one-line failure
+        return status == 0 ? 0 : 1;
     }
     try {
         for (auto& [sub, run] : commands)

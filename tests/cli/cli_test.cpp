@@ -203,3 +203,32 @@ BOOST_AUTO_TEST_CASE(layer_targets) {
     expect_refusal(s, base + " --channel 64 --out " + s.path("out"), {"channel 64", "/conv2/Conv_output_0"});
     expect_refusal(s, base + " --channel 1 --unit 14,0 --out " + s.path("out"), {"14,0"});
 }
+
+// bench's output is an interface other tools parse: one line `median <number> ms` per run. Only the
+// format is checked here; speed is measured by tools/bench.sh, never asserted in a test.
+BOOST_AUTO_TEST_CASE(bench_prints_a_median_line) {
+    if (!fs::exists(bundled_model())) {
+        BOOST_TEST_MESSAGE("skipped: the bundled model is absent");
+        return;
+    }
+    scratch s;
+    for (const std::string what : {"forward", "saliency", "saliency-all"}) {
+        const std::string out = s.path("bench.txt");
+        const std::string cmd = std::string(env("DEEPINSIDE_BIN")) + " bench " + bundled_model() + " --what " + what +
+                                " --iters 3 --warmup 1 --batch 2 --threads 1 > " + out;
+        BOOST_TEST(std::system(cmd.c_str()) == 0, what);
+        std::ifstream in(out);
+        int medians = 0;
+        for (std::string line; std::getline(in, line);) {
+            double ms = -1;
+            char unit[8] = {};
+            if (std::sscanf(line.c_str(), "median %lf %7s", &ms, unit) == 2) {
+                ++medians;
+                BOOST_TEST(ms > 0.0, what << ": " << line);
+                BOOST_TEST(std::string(unit) == "ms", what << ": " << line);
+            }
+        }
+        BOOST_TEST(medians == 1, what << ": " << medians << " median lines");
+    }
+    expect_refusal(s, "bench " + bundled_model() + " --what sideways", {"sideways"});
+}
