@@ -67,6 +67,7 @@ struct network::impl {
     std::map<std::string, engine::activation> acts;
     std::vector<std::unique_ptr<ops::op>> ops;
     engine::step_list forward_steps;
+    std::vector<dnnl::memory> outputs_plain; ///< the graph's outputs in C order, filled by forward_steps
     std::vector<std::unique_ptr<backward_plan>> plans;
     bool forward_done = false;
 
@@ -110,6 +111,17 @@ struct network::impl {
         if (g.outputs.empty()) throw model_error(fmt::format("{}: the graph has no output", g.source));
         for (const auto& out : g.outputs)
             if (!acts.count(out.name)) throw model_error(fmt::format("{}: graph output '{}' is never computed", g.source, out.name));
+        // The outputs in C order, converted by steps of the forward plan (no primitive per call).
+        for (const auto& out : g.outputs) {
+            const engine::activation& a = acts.at(out.name);
+            const dnnl::memory::desc plain = engine::plain_desc(a.shape);
+            if (a.mem.get_desc() == plain) {
+                outputs_plain.push_back(a.mem);
+            } else {
+                outputs_plain.emplace_back(plain, eng);
+                engine::add_reorder(forward_steps, a.mem, outputs_plain.back(), "output " + out.name);
+            }
+        }
         output_name = g.outputs.front().name;
         score_name = probability_name = output_name;
         // A graph ending in Softmax/LogSoftmax is differentiated from the layer before it (the paper).
@@ -175,8 +187,7 @@ struct network::impl {
             const node& n = ops[k]->spec();
             const bool on_path = std::any_of(n.outputs.begin(), n.outputs.end(), [&](auto& o) { return wanted.count(o); }) &&
                                  std::any_of(n.inputs.begin(), n.inputs.end(), [&](auto& i) { return wanted.count(i); });
-            if (!on_path || n.outputs[0] == wrt) continue;
-            if (std::find(n.outputs.begin(), n.outputs.end(), wrt) != n.outputs.end()) continue;
+            if (!on_path) continue; // (the producer of wrt is never on the path: its inputs precede wrt)
             bb.set_node(&n);
             try {
                 ops[k]->build_backward(bb);
@@ -316,7 +327,11 @@ std::vector<tensor> network::forward(const tensor& input) {
     run_steps(impl_->forward_steps, impl_->stream);
     impl_->forward_done = true;
     std::vector<tensor> outs;
-    for (const auto& o : impl_->g.outputs) outs.push_back(impl_->read(o.name));
+    for (size_t i = 0; i < impl_->g.outputs.size(); ++i) {
+        tensor t(impl_->acts.at(impl_->g.outputs[i].name).shape);
+        std::memcpy(t.data.data(), impl_->outputs_plain[i].get_data_handle(), t.data.size() * sizeof(float));
+        outs.push_back(std::move(t));
+    }
     return outs;
 }
 
