@@ -109,10 +109,7 @@ public:
                     o = constant_operand(bb.eng(), g.get_desc(), diff_operands_.emplace_back());
                     // A constant with the batch axis itself: one copy per stacked request, as the signal has.
                     if (o.get_desc().data.dims[0] != 1 && g.get_desc().data.dims[0] != o.get_desc().data.dims[0]) o = bb.stacked(o);
-                } else if (!const_first_.empty() && other == first_) {
-                    o = engine::view(bb.eng(), engine::plain_desc(out_), const_first_.data());
-                    if (g.get_desc().data.dims[0] != o.get_desc().data.dims[0]) o = bb.stacked(o);
-                } else {
+                } else { // (a constant first operand only occurs for c - x and c / x, handled above)
                     o = bb.stacked_forward(node_.inputs[other]);
                     if (!(o.get_desc() == g.get_desc())) {
                         dnnl::memory r = bb.allocate(g.get_desc());

@@ -63,7 +63,7 @@ public:
                 for (int64_t c = 0; c < n; ++c)
                     weights_[(q * k + r) * n + c] = alpha * b.floats[q * k * n + (trans_b ? c * k + r : r * n + c)];
         dnnl::memory::desc w_md(b_dims_, dt::f32, strides_of(b_dims_, false));
-        weights_plain_ = engine::view(fb.eng(), w_md, weights_.data());
+        const dnnl::memory weights_plain = engine::view(fb.eng(), w_md, weights_.data());
 
         dnnl::memory src = fb.input_plain(0);
         dnnl::memory::desc a_md(a_dims_, dt::f32, strides_of(a_dims_, trans_a_));
@@ -79,7 +79,7 @@ public:
         }
         dnnl::matmul::desc desc(a_md, {b_dims_, dt::f32, dnnl::memory::format_tag::any}, bias_md, y_md);
         dnnl::matmul::primitive_desc pd(desc, fb.eng());
-        dnnl::memory weights = fb.convert_now(weights_plain_, pd.weights_desc());
+        dnnl::memory weights = fb.convert_now(weights_plain, pd.weights_desc());
         dnnl::memory dst = fb.allocate(y_md);
         std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, a_view}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
         if (bias) args[DNNL_ARG_BIAS] = bias;
@@ -136,7 +136,6 @@ private:
     engine::dims a_dims_, b_dims_, y_dims_;
     int64_t bias_rows_ = 1;
     std::vector<float> weights_, bias_;
-    dnnl::memory weights_plain_;
 };
 
 } // namespace
