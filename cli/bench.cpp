@@ -74,10 +74,7 @@ command add_bench(CLI::App& app) {
         }
         network net(g, x.shape, engine_flags(o->threads, "gradient"));
         net.forward(x);
-        const tensor scores = net.read(net.score_tensor());
-        const int64_t batch = x.shape[0], classes = scores.size() / batch;
-        std::vector<int64_t> top;
-        for (int64_t b = 0; b < batch; ++b) top.push_back(top_k(scores.data.data() + b * classes, classes, 1)[0]);
+        const std::vector<int64_t> top = top1_per_image(net.read(net.score_tensor()));
         std::vector<backward_request> requests;
         if (o->what == "saliency") requests = {{{target::kind::class_score, "", top, {}}, backward_rule::gradient}};
         if (o->what == "saliency-all")

@@ -87,6 +87,13 @@ std::vector<int64_t> top_k(const float* values, int64_t n, int64_t k) {
     return idx;
 }
 
+std::vector<int64_t> top1_per_image(const tensor& scores) {
+    const int64_t batch = scores.shape.empty() ? 1 : scores.shape[0], classes = scores.size() / batch;
+    std::vector<int64_t> top;
+    for (int64_t b = 0; b < batch; ++b) top.push_back(top_k(scores.data.data() + b * classes, classes, 1)[0]);
+    return top;
+}
+
 std::vector<std::string> split(const std::string& text, char sep) {
     std::vector<std::string> out;
     size_t start = 0;

@@ -32,6 +32,9 @@ std::vector<float> softmax(const float* scores, int64_t n);
 /// Indices of the k largest values of a row, largest first (ties: lower index first).
 std::vector<int64_t> top_k(const float* values, int64_t n, int64_t k);
 
+/// The top-1 class of each image of a batch of scores ([N, classes...]).
+std::vector<int64_t> top1_per_image(const tensor& scores);
+
 /// "3,5,7" → {3,5,7}; throws input_error naming the option.
 std::vector<int64_t> parse_int_list(const std::string& text, const char* option);
 std::vector<std::string> split(const std::string& text, char sep);

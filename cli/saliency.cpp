@@ -113,11 +113,7 @@ command add_saliency(CLI::App& app) {
             const std::string scores_name = o->probability ? net.probability_tensor() : net.score_tensor();
             std::vector<std::vector<int64_t>> per_class;
             if (o->classes.empty()) {
-                const tensor scores = net.read(net.score_tensor());
-                const int64_t n = scores.size() / batch;
-                std::vector<int64_t> top;
-                for (int64_t b = 0; b < batch; ++b) top.push_back(top_k(scores.data.data() + b * n, n, 1)[0]);
-                per_class.push_back(top);
+                per_class.push_back(top1_per_image(net.read(net.score_tensor())));
             } else {
                 for (int64_t c : parse_int_list(o->classes, "--class")) per_class.push_back({c});
             }
