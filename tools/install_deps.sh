@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libdnnl-dev                       # oneDNN: every forward and backward primitive
+  ocl-icd-opencl-dev                # only a Recommends of libdnnl-dev, but its dnnl-config.cmake
+                                    # calls find_package(OpenCL REQUIRED): configure fails without it
   libonnx-dev libprotobuf-dev protobuf-compiler  # ONNX's protobuf classes, checker, shape inference
   libeigen3-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libboost-test-dev libboost-graph-dev
@@ -13,6 +15,7 @@ packages=(
   libonnx-testdata                  # ONNX's backend node tests (conformance)
   dataset-fashion-mnist             # training data of the bundled model
   python3-numpy python3-torch python3-torchvision python3-onnx  # reference exports and cross-checks
+  clang libclang-rt-14-dev          # libFuzzer targets (fuzz/), run briefly by tools/test.sh
 )
 
 missing=()
