@@ -156,7 +156,31 @@ bool png_phase_read_pixels(png_structp png, const png_header* header, uint8_t* d
     return true;
 }
 
+/// Refuses a file whose chunks, up to IEND, claim more bytes than the file holds. libpng allocates
+/// a buffer of a chunk's declared length before reading text, eXIf, sPLT, pCAL and sCAL chunks,
+/// and since 1.6.39 a length above its 8 MB chunk limit is only a (benign) warning: a 134-byte
+/// file whose tEXt chunk claims 1.2 GB made it allocate 1.2 GB before finding the file truncated
+/// (found by fuzz/png.cpp). Checking the framing first bounds every such buffer by the file size;
+/// libpng would refuse a file truncated before IEND anyway, so no valid file is affected.
+void check_png_chunk_lengths(const std::string& path, const std::vector<uint8_t>& file) {
+    size_t pos = sizeof png_signature;
+    while (file.size() - pos >= 8) {
+        const uint64_t length = uint64_t{file[pos]} << 24 | uint64_t{file[pos + 1]} << 16 |
+                                uint64_t{file[pos + 2]} << 8 | uint64_t{file[pos + 3]};
+        const bool iend = std::memcmp(file.data() + pos + 4, "IEND", 4) == 0;
+        const uint64_t remaining = file.size() - pos - 8; // after the length and type fields
+        if (length + 4 > remaining) // data and CRC
+            throw input_error(fmt::format("{}: corrupt or truncated PNG: the chunk at byte {} claims {} bytes of data, "
+                                          "but only {} bytes follow its header",
+                                          path, pos, length, remaining));
+        if (iend) return;
+        pos += 8 + length + 4;
+    }
+    // Fewer than 8 bytes left before any IEND: libpng reports the truncation itself.
+}
+
 image decode_png(const std::string& path, const std::vector<uint8_t>& file, const image_limits& limits) {
+    check_png_chunk_lengths(path, file);
     png_context ctx;
     ctx.src = file.data();
     ctx.src_size = file.size();
