@@ -15,7 +15,7 @@ Good and bad files of every kind the readers must handle, close to what the test
                interlaced, with palette and transparency, plus truncated, bad-CRC and huge-header files.
   jpeg         baseline and progressive, grey and colour, several subsamplings (with Pillow when
                it is installed; fuzz/seeds/jpeg holds a few committed ones in any case), a CMYK file,
-               truncated and damaged files.
+               truncated and damaged files, and hand-made progressive files of repeated scans.
 Only numpy and onnx are required (Debian's python3-numpy, python3-onnx); Pillow is optional.
 Usage: make_seeds.py OUT [--repo DIR] [--max-len N]
 """
@@ -490,8 +490,56 @@ def png_seeds(put, repo):
 
 # ---- JPEG ------------------------------------------------------------------------------------
 
+def segment(marker, payload):
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def jpeg_repeated_scans(width, height, ac_scans):
+    """A progressive grey JPEG, every block 0: one DC scan, then `ac_scans` identical AC scans of
+    end-of-band runs only (a few bytes each, a pass over every block each; libjpeg accepts the
+    repetition silently). tests/io/fuzz_regression_tests.cpp builds the same file."""
+    out, acc, n = bytearray(), 0, 0
+
+    def put(value, bits):
+        nonlocal acc, n
+        for i in range(bits - 1, -1, -1):
+            acc, n = (acc << 1) | ((value >> i) & 1), n + 1
+            if n == 8:
+                out.append(acc)
+                if acc == 0xFF:
+                    out.append(0)
+                acc, n = 0, 0
+
+    def finish():
+        if n:
+            put((1 << (8 - n)) - 1, 8 - n)
+        data = bytes(out)
+        out.clear()
+        return data
+
+    blocks = ((width + 7) // 8) * ((height + 7) // 8)
+    j = b"\xff\xd8" + segment(0xDB, b"\x00" + b"\x01" * 64)
+    j += segment(0xC2, struct.pack(">BHHB", 8, height, width, 1) + b"\x01\x11\x00")
+    j += segment(0xC4, b"\x00" + bytes([1] + [0] * 15) + b"\x00")  # DC: one 1-bit code, category 0
+    j += segment(0xC4, b"\x10" + bytes([1] + [0] * 15) + b"\xe0")  # AC: one 1-bit code, EOB14
+    for _ in range(blocks):
+        put(0, 1)
+    j += segment(0xDA, b"\x01\x01\x00\x00\x00\x00") + finish()
+    left = blocks
+    while left > 0:
+        run = min(left, 32767)
+        left -= run
+        put(0, 1)
+        put(max(run, 16384) - 16384, 14)
+    ac = segment(0xDA, b"\x01\x01\x00\x01\x3f\x00") + finish()
+    return j + ac * ac_scans + b"\xff\xd9"
+
+
 def jpeg_seeds(put, repo):
     T = "jpeg"
+    # Hand-made, no Pillow needed: repeated progressive scans, below and above the 500-scan limit.
+    put(T, "progressive-repeated-scans.jpg", jpeg_repeated_scans(64, 48, 40))
+    put(T, "progressive-many-scans.jpg", jpeg_repeated_scans(64, 48, 520))
     try:
         from PIL import Image
     except ImportError:
