@@ -56,6 +56,13 @@ std::vector<dtensor> relu_bwd(const backward_args& a) {
     return diffs;
 }
 
+std::vector<int64_t> positive_decisions(const node& n, const src_list& src) {
+    const dtensor& x = input(n, src, 0);
+    std::vector<int64_t> d(x.data.size());
+    for (size_t i = 0; i < d.size(); ++i) d[i] = x.data[i] > 0 ? 1 : 0;
+    return d;
+}
+
 dtensor leaky_relu_fwd(const node& n, const src_list& src) {
     const double alpha = attr(n, "alpha", 0.01f);
     return map(n, src, [alpha](double x) { return x > 0 ? x : alpha * x; });
@@ -137,6 +144,14 @@ dtensor clip_fwd(const node& n, const src_list& src) {
 std::vector<dtensor> clip_bwd(const backward_args& a) {
     const auto [lo, hi] = clip_bounds(a.n, a.src);
     return chain(a, [lo = lo, hi = hi](double x, double) { return lo < x && x < hi ? 1.0 : 0.0; });
+}
+
+std::vector<int64_t> clip_decisions(const node& n, const src_list& src) {
+    const auto [lo, hi] = clip_bounds(n, src);
+    const dtensor& x = input(n, src, 0);
+    std::vector<int64_t> d(x.data.size());
+    for (size_t i = 0; i < d.size(); ++i) d[i] = x.data[i] <= lo ? 0 : x.data[i] < hi ? 1 : 2;
+    return d;
 }
 
 } // namespace deepinside::verify

@@ -33,6 +33,11 @@ using forward_fn = dtensor (*)(const node& n, const src_list& src);
 using backward_fn = std::vector<dtensor> (*)(const backward_args& a);
 /// Static checks at construction (attribute values the reference refuses); may be null.
 using check_fn = void (*)(const node& n);
+/// The discrete choices backward takes from the forward state, one per output element, in the
+/// encoding its backward uses: ReLU / LeakyReLU 1(x > 0); Clip 0 below, 1 inside, 2 above; max
+/// pooling the flat index (within the plane) of the window's first maximum. Null for ops whose
+/// backward takes no such choice.
+using decision_fn = std::vector<int64_t> (*)(const node& n, const src_list& src);
 
 // ---- helpers (ref_util.cpp) ----
 std::vector<int64_t> strides_of(const shape_t& shape);
@@ -73,6 +78,7 @@ void conv_check(const node&);
 
 dtensor max_pool_fwd(const node&, const src_list&);
 std::vector<dtensor> max_pool_bwd(const backward_args&);
+std::vector<int64_t> max_pool_decisions(const node&, const src_list&);
 void max_pool_check(const node&);
 dtensor avg_pool_fwd(const node&, const src_list&);
 std::vector<dtensor> avg_pool_bwd(const backward_args&);
@@ -81,9 +87,12 @@ dtensor global_avg_pool_fwd(const node&, const src_list&);
 std::vector<dtensor> global_avg_pool_bwd(const backward_args&);
 dtensor global_max_pool_fwd(const node&, const src_list&);
 std::vector<dtensor> global_max_pool_bwd(const backward_args&);
+std::vector<int64_t> global_max_pool_decisions(const node&, const src_list&);
 
 dtensor relu_fwd(const node&, const src_list&);
 std::vector<dtensor> relu_bwd(const backward_args&);
+/// 1(x > 0): ReLU's and LeakyReLU's kink.
+std::vector<int64_t> positive_decisions(const node&, const src_list&);
 dtensor leaky_relu_fwd(const node&, const src_list&);
 std::vector<dtensor> leaky_relu_bwd(const backward_args&);
 dtensor elu_fwd(const node&, const src_list&);
@@ -96,6 +105,7 @@ dtensor tanh_fwd(const node&, const src_list&);
 std::vector<dtensor> tanh_bwd(const backward_args&);
 dtensor clip_fwd(const node&, const src_list&);
 std::vector<dtensor> clip_bwd(const backward_args&);
+std::vector<int64_t> clip_decisions(const node&, const src_list&);
 
 dtensor gemm_fwd(const node&, const src_list&);
 std::vector<dtensor> gemm_bwd(const backward_args&);

@@ -105,6 +105,20 @@ std::vector<dtensor> max_pool_bwd(const backward_args& a) {
     return diffs;
 }
 
+std::vector<int64_t> max_pool_decisions(const node& n, const src_list& src) {
+    const dtensor& x = input(n, src, 0);
+    const pool_shape s = pool_geometry(n, x, n.opset >= 10);
+    std::vector<int64_t> d;
+    d.reserve(static_cast<size_t>(s.planes * s.y.out * s.x.out));
+    const int64_t in_plane = s.in_h * s.in_w;
+    for (int64_t p = 0; p < s.planes; ++p) {
+        const double* plane = &x.data[static_cast<size_t>(p * in_plane)];
+        for (int64_t oy = 0; oy < s.y.out; ++oy)
+            for (int64_t ox = 0; ox < s.x.out; ++ox) d.push_back(first_max(n, s, plane, oy, ox));
+    }
+    return d;
+}
+
 void avg_pool_check(const node& n) {
     const int64_t c = n.get_int("count_include_pad", 0);
     if (c != 0 && c != 1) throw model_error(fmt::format("{}: count_include_pad must be 0 or 1", n.describe()));
@@ -238,6 +252,14 @@ std::vector<dtensor> global_max_pool_bwd(const backward_args& a) {
             a.diff_dst.data[static_cast<size_t>(p)];
     }
     return diffs;
+}
+
+std::vector<int64_t> global_max_pool_decisions(const node& n, const src_list& src) {
+    const dtensor& x = input(n, src, 0);
+    const global_shape s = global_geometry(n, x);
+    std::vector<int64_t> d(static_cast<size_t>(s.planes));
+    for (int64_t p = 0; p < s.planes; ++p) d[static_cast<size_t>(p)] = first_max_of_plane(&x.data[static_cast<size_t>(p * s.plane)], s.plane);
+    return d;
 }
 
 } // namespace deepinside::verify

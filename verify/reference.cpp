@@ -15,49 +15,50 @@ namespace {
 
 constexpr uint32_t all_inputs = ~uint32_t(0);
 
-/// One row per ONNX op type: forward and backward side by side, an optional static check, and the
-/// inputs (bit i = input i) whose diff the backward can produce; any other input must not depend on
-/// the network input.
+/// One row per ONNX op type: forward and backward side by side, an optional static check, the
+/// inputs (bit i = input i) whose diff the backward can produce (any other input must not depend on
+/// the network input), and the discrete decisions its backward takes from the forward state, if any.
 struct op_entry {
     const char* op_type;
     forward_fn forward;
     backward_fn backward;
     check_fn check;
     uint32_t differentiable;
+    decision_fn decisions;
 };
 
 const op_entry op_table[] = {
-    {"Conv", conv_fwd, conv_bwd, conv_check, all_inputs},
-    {"MaxPool", max_pool_fwd, max_pool_bwd, max_pool_check, 1},
-    {"AveragePool", avg_pool_fwd, avg_pool_bwd, avg_pool_check, 1},
-    {"GlobalAveragePool", global_avg_pool_fwd, global_avg_pool_bwd, nullptr, 1},
-    {"GlobalMaxPool", global_max_pool_fwd, global_max_pool_bwd, nullptr, 1},
-    {"Relu", relu_fwd, relu_bwd, nullptr, 1},
-    {"LeakyRelu", leaky_relu_fwd, leaky_relu_bwd, nullptr, 1},
-    {"Elu", elu_fwd, elu_bwd, nullptr, 1},
-    {"Selu", selu_fwd, selu_bwd, nullptr, 1},
-    {"Sigmoid", sigmoid_fwd, sigmoid_bwd, nullptr, 1},
-    {"Tanh", tanh_fwd, tanh_bwd, nullptr, 1},
-    {"Clip", clip_fwd, clip_bwd, nullptr, 1},
-    {"Gemm", gemm_fwd, gemm_bwd, nullptr, all_inputs},
-    {"MatMul", matmul_fwd, matmul_bwd, nullptr, all_inputs},
-    {"Add", add_fwd, add_bwd, binary_check, all_inputs},
-    {"Sub", sub_fwd, sub_bwd, binary_check, all_inputs},
-    {"Mul", mul_fwd, mul_bwd, binary_check, all_inputs},
-    {"Div", div_fwd, div_bwd, binary_check, all_inputs},
-    {"Identity", identity_fwd, identity_bwd, nullptr, 1},
-    {"Dropout", dropout_fwd, identity_bwd, dropout_check, 1},
-    {"Reshape", reshape_fwd, reshape_like_bwd, nullptr, 1},
-    {"Flatten", flatten_fwd, reshape_like_bwd, nullptr, 1},
-    {"Squeeze", squeeze_fwd, reshape_like_bwd, nullptr, 1},
-    {"Unsqueeze", unsqueeze_fwd, reshape_like_bwd, nullptr, 1},
-    {"Concat", concat_fwd, concat_bwd, nullptr, all_inputs},
-    {"Pad", pad_fwd, pad_bwd, pad_check, 1},
-    {"ReduceMean", reduce_mean_fwd, reduce_mean_bwd, nullptr, 1},
-    {"BatchNormalization", batch_norm_fwd, batch_norm_bwd, batch_norm_check, 1},
-    {"LRN", lrn_fwd, lrn_bwd, lrn_check, 1},
-    {"Softmax", softmax_fwd, softmax_bwd, nullptr, 1},
-    {"LogSoftmax", log_softmax_fwd, log_softmax_bwd, nullptr, 1},
+    {"Conv", conv_fwd, conv_bwd, conv_check, all_inputs, nullptr},
+    {"MaxPool", max_pool_fwd, max_pool_bwd, max_pool_check, 1, max_pool_decisions},
+    {"AveragePool", avg_pool_fwd, avg_pool_bwd, avg_pool_check, 1, nullptr},
+    {"GlobalAveragePool", global_avg_pool_fwd, global_avg_pool_bwd, nullptr, 1, nullptr},
+    {"GlobalMaxPool", global_max_pool_fwd, global_max_pool_bwd, nullptr, 1, global_max_pool_decisions},
+    {"Relu", relu_fwd, relu_bwd, nullptr, 1, positive_decisions},
+    {"LeakyRelu", leaky_relu_fwd, leaky_relu_bwd, nullptr, 1, positive_decisions},
+    {"Elu", elu_fwd, elu_bwd, nullptr, 1, nullptr},
+    {"Selu", selu_fwd, selu_bwd, nullptr, 1, nullptr},
+    {"Sigmoid", sigmoid_fwd, sigmoid_bwd, nullptr, 1, nullptr},
+    {"Tanh", tanh_fwd, tanh_bwd, nullptr, 1, nullptr},
+    {"Clip", clip_fwd, clip_bwd, nullptr, 1, clip_decisions},
+    {"Gemm", gemm_fwd, gemm_bwd, nullptr, all_inputs, nullptr},
+    {"MatMul", matmul_fwd, matmul_bwd, nullptr, all_inputs, nullptr},
+    {"Add", add_fwd, add_bwd, binary_check, all_inputs, nullptr},
+    {"Sub", sub_fwd, sub_bwd, binary_check, all_inputs, nullptr},
+    {"Mul", mul_fwd, mul_bwd, binary_check, all_inputs, nullptr},
+    {"Div", div_fwd, div_bwd, binary_check, all_inputs, nullptr},
+    {"Identity", identity_fwd, identity_bwd, nullptr, 1, nullptr},
+    {"Dropout", dropout_fwd, identity_bwd, dropout_check, 1, nullptr},
+    {"Reshape", reshape_fwd, reshape_like_bwd, nullptr, 1, nullptr},
+    {"Flatten", flatten_fwd, reshape_like_bwd, nullptr, 1, nullptr},
+    {"Squeeze", squeeze_fwd, reshape_like_bwd, nullptr, 1, nullptr},
+    {"Unsqueeze", unsqueeze_fwd, reshape_like_bwd, nullptr, 1, nullptr},
+    {"Concat", concat_fwd, concat_bwd, nullptr, all_inputs, nullptr},
+    {"Pad", pad_fwd, pad_bwd, pad_check, 1, nullptr},
+    {"ReduceMean", reduce_mean_fwd, reduce_mean_bwd, nullptr, 1, nullptr},
+    {"BatchNormalization", batch_norm_fwd, batch_norm_bwd, batch_norm_check, 1, nullptr},
+    {"LRN", lrn_fwd, lrn_bwd, lrn_check, 1, nullptr},
+    {"Softmax", softmax_fwd, softmax_bwd, nullptr, 1, nullptr},
+    {"LogSoftmax", log_softmax_fwd, log_softmax_bwd, nullptr, 1, nullptr},
 };
 
 std::string known_ops() {
@@ -147,17 +148,7 @@ std::map<std::string, dtensor> reference_network::forward(const dtensor& input) 
     std::map<std::string, dtensor> acts;
     acts.emplace(input_name(), input);
     for (const auto& n : graph_.nodes) {
-        src_list src;
-        for (const auto& in : n.inputs) {
-            if (in.empty()) {
-                src.push_back(nullptr);
-            } else if (auto a = acts.find(in); a != acts.end()) {
-                src.push_back(&a->second);
-            } else {
-                src.push_back(&constants_.at(in));
-            }
-        }
-        dtensor dst = op_of(n).forward(n, src);
+        dtensor dst = op_of(n).forward(n, inputs_of(n, acts));
         if (element_count(dst.shape) != dst.size())
             throw std::logic_error(fmt::format("reference {}: produced a malformed tensor", n.describe()));
         acts.insert_or_assign(n.outputs[0], std::move(dst));
@@ -225,6 +216,38 @@ dtensor reference_network::backward(const std::map<std::string, dtensor>& activa
     }
     auto r = diffs.find(wrt_name);
     return r != diffs.end() ? r->second : dtensor(wrt_act.shape);
+}
+
+src_list reference_network::inputs_of(const node& n, const std::map<std::string, dtensor>& acts) const {
+    src_list src;
+    for (const auto& in : n.inputs) {
+        if (in.empty()) {
+            src.push_back(nullptr);
+        } else if (auto a = acts.find(in); a != acts.end()) {
+            src.push_back(&a->second);
+        } else if (auto c = constants_.find(in); c != constants_.end()) {
+            src.push_back(&c->second);
+        } else {
+            throw input_error(fmt::format("{}: input '{}' is not an activation of the forward pass", n.describe(), in));
+        }
+    }
+    return src;
+}
+
+std::vector<reference_network::decision_difference>
+reference_network::compare_decisions(const std::map<std::string, dtensor>& a, const std::map<std::string, dtensor>& b) const {
+    std::vector<decision_difference> out;
+    for (const auto& n : graph_.nodes) {
+        const op_entry& e = op_of(n);
+        if (!e.decisions) continue;
+        const std::vector<int64_t> da = e.decisions(n, inputs_of(n, a)), db = e.decisions(n, inputs_of(n, b));
+        if (da.size() != db.size())
+            throw input_error(fmt::format("{}: the two forward passes have inputs of different sizes", n.describe()));
+        decision_difference d{n.name, n.op_type, static_cast<int64_t>(da.size()), 0};
+        for (size_t i = 0; i < da.size(); ++i) d.differing += da[i] != db[i];
+        out.push_back(std::move(d));
+    }
+    return out;
 }
 
 double finite_difference(const reference_network& net, const dtensor& input, const std::string& from,

@@ -60,7 +60,23 @@ public:
                      backward_rule rule, nonrelu_policy policy = nonrelu_policy::refuse,
                      const std::string& wrt = "") const;
 
+    /// Where two forward passes of one input lead backward to different discrete decisions (for
+    /// example the engine's f32 activations, widened, against the reference's own double ones): one
+    /// entry per node whose backward takes such decisions (ReLU and LeakyReLU signs, Clip regions,
+    /// max-pool switches), in graph order, with how many it takes and in how many the two differ.
+    struct decision_difference {
+        std::string node;
+        std::string op_type;
+        int64_t decisions = 0;
+        int64_t differing = 0;
+    };
+    std::vector<decision_difference> compare_decisions(const std::map<std::string, dtensor>& a,
+                                                       const std::map<std::string, dtensor>& b) const;
+
 private:
+    /// The node's inputs: activations from `acts`, constants from the graph, nullptr where omitted.
+    std::vector<const dtensor*> inputs_of(const node& n, const std::map<std::string, dtensor>& acts) const;
+
     graph graph_;
     std::map<std::string, dtensor> constants_; ///< the graph's constants in double (ints converted exactly)
     std::string score_tensor_;
