@@ -10,6 +10,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "support/environment.hpp"
+#include "support/requirements.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -24,13 +25,13 @@ namespace {
 using deepinside::test_support::env;
 } // namespace
 
-BOOST_AUTO_TEST_CASE(bundled_model_accuracy_on_the_fashion_mnist_test_set) {
+BOOST_AUTO_TEST_CASE(bundled_model_accuracy_on_the_fashion_mnist_test_set,
+                     *deepinside::test_support::needs_file("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
+                                                           "dataset-fashion-mnist") *
+                         deepinside::test_support::needs_python("numpy")) {
     const std::string data = "/usr/share/datasets/fashion-mnist";
-    const fs::path model = fs::path(env("DEEPINSIDE_SOURCE_DIR")) / "models" / "fashion-mnist-convnet.onnx";
-    if (!fs::exists(data + "/t10k-images-idx3-ubyte.gz") || !fs::exists(model)) {
-        BOOST_TEST_MESSAGE("skipped: dataset-fashion-mnist or the bundled model is absent");
-        return;
-    }
+    const fs::path model =
+        deepinside::test_support::require_file(fs::path(env("DEEPINSIDE_SOURCE_DIR")) / "models" / "fashion-mnist-convnet.onnx");
     const fs::path dir = fs::path(env("DEEPINSIDE_BUILD_DIR")) / "fashion-mnist-test";
     fs::create_directories(dir);
     // Raw 0..255 pixels as float32 [10000, 1, 28, 28] and labels as float32 [10000].

@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "support/environment.hpp"
+#include "support/requirements.hpp"
 
 #include <algorithm>
 #include <array>
@@ -99,19 +100,16 @@ BOOST_AUTO_TEST_CASE(bad_model_files) {
     std::mt19937 rng(1);
     for (auto& c : random_bytes) c = static_cast<char>(rng());
     expect_refusal(s, "info " + s.file("random.onnx", random_bytes), {"random.onnx"});
-    if (fs::exists(bundled_model())) {
+    {
         std::ifstream in(bundled_model(), std::ios::binary);
         std::string bytes((std::istreambuf_iterator<char>(in)), {});
+        BOOST_REQUIRE(!bytes.empty());
         expect_refusal(s, "info " + s.file("truncated.onnx", bytes.substr(0, bytes.size() / 2)), {"truncated.onnx"});
     }
     expect_refusal(s, "info " + s.path("missing.onnx"), {"missing.onnx"});
 }
 
 BOOST_AUTO_TEST_CASE(bad_tensors_and_images) {
-    if (!fs::exists(bundled_model())) {
-        BOOST_TEST_MESSAGE("skipped: the bundled model is absent");
-        return;
-    }
     scratch s;
     const std::string m = bundled_model();
     // A float64 .npy, a truncated one, and one of the wrong shape.
@@ -146,12 +144,8 @@ BOOST_AUTO_TEST_CASE(bad_tensors_and_images) {
     expect_refusal(s, "saliency " + m + " --input " + s.path("missing.npy") + " --method sideways --out " + s.path("out"), {"sideways"});
 }
 
-BOOST_AUTO_TEST_CASE(deconvnet_through_selu_is_refused_unless_chosen) {
+BOOST_AUTO_TEST_CASE(deconvnet_through_selu_is_refused_unless_chosen, *deepinside::test_support::needs_shared_models("cifar100-selu")) {
     const std::string m = shared("cifar100-selu/model.onnx");
-    if (!fs::exists(m)) {
-        BOOST_TEST_MESSAGE("skipped: ../shared/models is absent");
-        return;
-    }
     scratch s;
     const std::string x = shared("cifar100-selu/input.npy");
     expect_refusal(s, "saliency " + m + " --input " + x + " --method deconvnet --out " + s.path("out"), {"Selu", "--nonrelu gradient"});
@@ -161,10 +155,6 @@ BOOST_AUTO_TEST_CASE(deconvnet_through_selu_is_refused_unless_chosen) {
 }
 
 BOOST_AUTO_TEST_CASE(saliency_writes_the_promised_files) {
-    if (!fs::exists(bundled_model())) {
-        BOOST_TEST_MESSAGE("skipped: the bundled model is absent");
-        return;
-    }
     scratch s;
     const fs::path img = bundled_image();
     const result r = run("saliency " + bundled_model() + " " + img.string() + " --out " + s.path("one"));
@@ -185,10 +175,6 @@ BOOST_AUTO_TEST_CASE(saliency_writes_the_promised_files) {
 }
 
 BOOST_AUTO_TEST_CASE(layer_targets) {
-    if (!fs::exists(bundled_model())) {
-        BOOST_TEST_MESSAGE("skipped: the bundled model is absent");
-        return;
-    }
     scratch s;
     const fs::path img = bundled_image();
     const std::string base = "saliency " + bundled_model() + " " + img.string() + " --layer /conv2/Conv_output_0";
@@ -207,10 +193,6 @@ BOOST_AUTO_TEST_CASE(layer_targets) {
 // bench's output is an interface other tools parse: one line `median <number> ms` per run. Only the
 // format is checked here; speed is measured by tools/bench.sh, never asserted in a test.
 BOOST_AUTO_TEST_CASE(bench_prints_a_median_line) {
-    if (!fs::exists(bundled_model())) {
-        BOOST_TEST_MESSAGE("skipped: the bundled model is absent");
-        return;
-    }
     scratch s;
     for (const std::string what : {"forward", "saliency", "saliency-all"}) {
         const std::string out = s.path("bench.txt");

@@ -38,17 +38,14 @@ struct model_case {
     tensor x;
 };
 
-std::optional<model_case> load_shared(const std::string& name) {
-    auto dir = shared_model(name);
-    if (!dir) return std::nullopt;
-    return model_case{name, read_onnx((*dir / "model.onnx").string()), read_npy((*dir / "input.npy").string())};
+model_case load_shared(const std::string& name) {
+    const fs::path dir = shared_model(name);
+    return model_case{name, read_onnx((dir / "model.onnx").string()), read_npy((dir / "input.npy").string())};
 }
 
 /// The bundled model on two random images in [0, 1) (it ships no input of its own).
-std::optional<model_case> load_bundled() {
-    auto path = bundled_model();
-    if (!path) return std::nullopt;
-    model_case m{"bundled fashion-mnist-convnet", read_onnx(path->string()), {}};
+model_case load_bundled() {
+    model_case m{"bundled fashion-mnist-convnet", read_onnx(bundled_model().string()), {}};
     shape_t s = concrete_input_shape(m.g);
     if (m.g.inputs[0].shape[0] < 0) s[0] = 2;
     std::mt19937 rng(7);
@@ -256,34 +253,36 @@ void check_intermediate(const model_case& m) {
     BOOST_CHECK_MESSAGE(err <= backward_tolerance, m.name << ": guided from '" << t << "' to '" << convs[0] << "' rel L2 " << err);
 }
 
-void check_relu_model(const std::optional<model_case>& m) {
-    if (!m) return;
-    check_model(*m, {all_rules, all_rules + 3});
-    check_stacked(*m);
-    check_intermediate(*m);
+void check_relu_model(const model_case& m) {
+    check_model(m, {all_rules, all_rules + 3});
+    check_stacked(m);
+    check_intermediate(m);
 }
 
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(engine_vs_reference_models)
 
-BOOST_AUTO_TEST_CASE(mnist_cnn) { check_relu_model(load_shared("mnist-cnn")); }
-BOOST_AUTO_TEST_CASE(gtsrb_cnn) { check_relu_model(load_shared("gtsrb-cnn")); }
-BOOST_AUTO_TEST_CASE(fashion_mnist_cnn) { check_relu_model(load_shared("fashion-mnist-cnn")); }
-BOOST_AUTO_TEST_CASE(fashion_mnist_cnn_opset21) { check_relu_model(load_shared("fashion-mnist-cnn-opset21")); }
+BOOST_AUTO_TEST_CASE(mnist_cnn, *needs_shared_models("mnist-cnn")) { check_relu_model(load_shared("mnist-cnn")); }
+BOOST_AUTO_TEST_CASE(gtsrb_cnn, *needs_shared_models("gtsrb-cnn")) { check_relu_model(load_shared("gtsrb-cnn")); }
+BOOST_AUTO_TEST_CASE(fashion_mnist_cnn, *needs_shared_models("fashion-mnist-cnn")) {
+    check_relu_model(load_shared("fashion-mnist-cnn"));
+}
+BOOST_AUTO_TEST_CASE(fashion_mnist_cnn_opset21, *needs_shared_models("fashion-mnist-cnn-opset21")) {
+    check_relu_model(load_shared("fashion-mnist-cnn-opset21"));
+}
 BOOST_AUTO_TEST_CASE(bundled_fashion_mnist_convnet) { check_relu_model(load_bundled()); }
 
 // SELU, not ReLU: the gradient is exact; deconvnet is defined there only under the explicit
 // nonrelu = gradient choice, and the default policy must refuse naming the Selu node.
-BOOST_AUTO_TEST_CASE(cifar100_selu) {
-    auto m = load_shared("cifar100-selu");
-    if (!m) return;
-    check_model(*m, {backward_rule::gradient});
-    check_model(*m, {backward_rule::deconvnet, backward_rule::guided}, engine_options{.nonrelu = nonrelu_policy::gradient});
+BOOST_AUTO_TEST_CASE(cifar100_selu, *needs_shared_models("cifar100-selu")) {
+    const model_case m = load_shared("cifar100-selu");
+    check_model(m, {backward_rule::gradient});
+    check_model(m, {backward_rule::deconvnet, backward_rule::guided}, engine_options{.nonrelu = nonrelu_policy::gradient});
 
-    network net(m->g, m->x.shape);
-    net.forward(m->x);
-    BOOST_REQUIRE(std::any_of(m->g.nodes.begin(), m->g.nodes.end(), [](const node& n) { return n.op_type == "Selu"; }));
+    network net(m.g, m.x.shape);
+    net.forward(m.x);
+    BOOST_REQUIRE(std::any_of(m.g.nodes.begin(), m.g.nodes.end(), [](const node& n) { return n.op_type == "Selu"; }));
     for (auto r : {backward_rule::deconvnet, backward_rule::guided}) {
         bool refused = false;
         try {
@@ -294,7 +293,7 @@ BOOST_AUTO_TEST_CASE(cifar100_selu) {
             BOOST_TEST_MESSAGE("refusal: " << what);
             // It names the Selu node where the backward pass meets one first (the last in the graph).
             bool named = false;
-            for (const auto& n : m->g.nodes)
+            for (const auto& n : m.g.nodes)
                 named = named || (n.op_type == "Selu" && what.find("'" + n.name + "'") != std::string::npos);
             BOOST_CHECK_MESSAGE(named && what.find("Selu") != std::string::npos, "the refusal does not name a Selu node: " << what);
         }

@@ -8,11 +8,10 @@ namespace {
 
 /// Forward of a shared model on its input.npy; the first output against output.npy.
 void check_forward_against_onnxruntime(const std::string& name) {
-    auto dir = shared_model(name);
-    if (!dir) return;
-    const graph g = read_onnx((*dir / "model.onnx").string());
-    const tensor x = read_npy((*dir / "input.npy").string());
-    const tensor want = read_npy((*dir / "output.npy").string());
+    const fs::path dir = shared_model(name);
+    const graph g = read_onnx((dir / "model.onnx").string());
+    const tensor x = read_npy((dir / "input.npy").string());
+    const tensor want = read_npy((dir / "output.npy").string());
     network net(g, x.shape);
     const auto outs = net.forward(x);
     BOOST_REQUIRE(!outs.empty());
@@ -32,7 +31,7 @@ void check_forward_against_onnxruntime(const std::string& name) {
 
 } // namespace
 
-BOOST_AUTO_TEST_SUITE(shared_models)
+BOOST_AUTO_TEST_SUITE(shared_models, *needs_shared_models())
 
 BOOST_AUTO_TEST_CASE(fashion_mnist_cnn_forward) { check_forward_against_onnxruntime("fashion-mnist-cnn"); }
 BOOST_AUTO_TEST_CASE(fashion_mnist_cnn_opset21_forward) { check_forward_against_onnxruntime("fashion-mnist-cnn-opset21"); }
@@ -43,12 +42,11 @@ BOOST_AUTO_TEST_CASE(squeezenet_forward) { check_forward_against_onnxruntime("sq
 
 // PyTorch's dS_18/dx for SqueezeNet against ours. The reference comparison of part (b) is not run on
 // this model: the double reference needs minutes for a 224x224 SqueezeNet.
-BOOST_AUTO_TEST_CASE(squeezenet_gradient_matches_pytorch) {
-    auto dir = shared_model("squeezenet-torch2-opset18");
-    if (!dir) return;
-    const graph g = read_onnx((*dir / "model.onnx").string());
-    const tensor x = read_npy((*dir / "input.npy").string());
-    const tensor want = read_npy((*dir / "gradient.npy").string());
+BOOST_AUTO_TEST_CASE(squeezenet_gradient_matches_pytorch, *needs_shared_models("squeezenet-torch2-opset18")) {
+    const fs::path dir = shared_model("squeezenet-torch2-opset18");
+    const graph g = read_onnx((dir / "model.onnx").string());
+    const tensor x = read_npy((dir / "input.npy").string());
+    const tensor want = read_npy((dir / "gradient.npy").string());
     network net(g, x.shape);
     const auto outs = net.forward(x);
     const int64_t top = argmax(outs[0].data, 0, outs[0].data.size());

@@ -7,6 +7,8 @@
 #undef BOOST_TEST_MODULE
 #include "reference.hpp"
 #include "support/graph_builder.hpp"
+#include "support/numbers.hpp"
+#include "support/requirements.hpp"
 
 #include <deepinside/errors.hpp>
 #include <deepinside/graph.hpp>
@@ -41,31 +43,19 @@ namespace fs = std::filesystem;
 
 // ---- Test data --------------------------------------------------------------------------------
 
-/// $name as a path, or nullopt when unset.
-inline std::optional<fs::path> env_path(const char* name) {
-    const char* v = std::getenv(name);
-    if (!v || !*v) return std::nullopt;
-    return fs::path(v);
+using test_support::needs_shared_models;
+
+/// The folder of a shared model; the test case declares *needs_shared_models(name), so an absent
+/// folder is an error here.
+inline fs::path shared_model(const std::string& name) {
+    return test_support::require_file(fs::path(test_support::env("DEEPINSIDE_SHARED_MODELS")) / name / "model.onnx")
+        .parent_path();
 }
 
-/// The folder of a shared model, or nullopt (with a test message) when it is absent.
-inline std::optional<fs::path> shared_model(const std::string& name) {
-    auto root = env_path("DEEPINSIDE_SHARED_MODELS");
-    if (!root || !fs::exists(*root / name / "model.onnx")) {
-        BOOST_TEST_MESSAGE("shared model '" << name << "' is absent: skipped");
-        return std::nullopt;
-    }
-    return *root / name;
-}
-
-/// The bundled model, or nullopt (with a test message) while it does not exist yet.
-inline std::optional<fs::path> bundled_model() {
-    auto root = env_path("DEEPINSIDE_SOURCE_DIR");
-    if (!root || !fs::exists(*root / "models" / "fashion-mnist-convnet.onnx")) {
-        BOOST_TEST_MESSAGE("bundled model models/fashion-mnist-convnet.onnx is absent: skipped");
-        return std::nullopt;
-    }
-    return *root / "models" / "fashion-mnist-convnet.onnx";
+/// The bundled model, part of the repository.
+inline fs::path bundled_model() {
+    return test_support::require_file(fs::path(test_support::env("DEEPINSIDE_SOURCE_DIR")) / "models" /
+                                      "fashion-mnist-convnet.onnx");
 }
 
 /// The input shape of a graph with its symbolic dimensions set to 1.
@@ -80,18 +70,7 @@ inline shape_t concrete_input_shape(const graph& g) {
 
 inline dtensor to_d(const tensor& t) { return verify::to_double(t); }
 
-/// ||a - b|| / ||b|| (L2 over all values); ||a - b|| itself when b is zero.
-template <typename A, typename B>
-double rel_l2(const A& a, const B& b) {
-    BOOST_REQUIRE_EQUAL(a.data.size(), b.data.size());
-    double num = 0, den = 0;
-    for (size_t i = 0; i < a.data.size(); ++i) {
-        const double d = double(a.data[i]) - double(b.data[i]);
-        num += d * d;
-        den += double(b.data[i]) * double(b.data[i]);
-    }
-    return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
+using test_support::rel_l2;
 
 template <typename T>
 double max_abs(const T& t) {

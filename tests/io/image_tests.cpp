@@ -331,11 +331,7 @@ BOOST_AUTO_TEST_CASE(jpeg_decodes) {
     BOOST_TEST(read_image(dir.file("photo.png")).channels == 3);
 }
 
-BOOST_AUTO_TEST_CASE(jpeg_matches_pil) {
-    if (!io_test::python_has("numpy PIL")) {
-        BOOST_TEST_MESSAGE("skipped: " << io_test::python() << " cannot import numpy and PIL");
-        return;
-    }
+BOOST_AUTO_TEST_CASE(jpeg_matches_pil, *deepinside::test_support::needs_python("numpy PIL")) {
     scratch_dir dir;
     io_test::write_bytes(dir.file("p.jpg"), encode_jpeg(random_image(23, 19, 3, 11), 80));
     BOOST_REQUIRE(io_test::run_python(dir, R"(

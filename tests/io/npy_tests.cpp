@@ -228,11 +228,7 @@ BOOST_AUTO_TEST_CASE(overwrites_atomically) {
     BOOST_TEST(dir.entries() == std::vector<std::string>{"o.npy"});
 }
 
-BOOST_AUTO_TEST_CASE(interoperates_with_numpy) {
-    if (!io_test::python_has("numpy")) {
-        BOOST_TEST_MESSAGE("skipped: " << io_test::python() << " cannot import numpy");
-        return;
-    }
+BOOST_AUTO_TEST_CASE(interoperates_with_numpy, *deepinside::test_support::needs_python("numpy")) {
     scratch_dir dir;
     // NumPy writes: versions 1.0, 2.0 and 3.0, several ranks; values i * 0.5 - 3.
     const bool wrote = io_test::run_python(dir, R"(

@@ -124,11 +124,7 @@ BOOST_AUTO_TEST_CASE(metadata) {
     }
 }
 
-BOOST_AUTO_TEST_CASE(matches_torchvision_resize) {
-    if (!io_test::python_has("numpy torch torchvision")) {
-        BOOST_TEST_MESSAGE("skipped: " << io_test::python() << " cannot import numpy, torch and torchvision");
-        return;
-    }
+BOOST_AUTO_TEST_CASE(matches_torchvision_resize, *deepinside::test_support::needs_python("numpy torch torchvision")) {
     scratch_dir dir;
     std::mt19937 rng(17);
     image img{17, 13, 3, {}};

@@ -6,6 +6,8 @@
 #undef BOOST_TEST_MODULE
 #include <boost/test/unit_test.hpp>
 
+#include "support/requirements.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -62,19 +64,6 @@ inline void write_bytes(const std::string& path, const std::vector<uint8_t>& byt
 inline std::string python() {
     const char* p = std::getenv("DEEPINSIDE_PYTHON");
     return p && *p ? p : "/usr/bin/python3";
-}
-
-/// True when Python can import every module of `modules` (space-separated).
-inline bool python_has(const std::string& modules) {
-    std::string imports;
-    for (size_t start = 0; start < modules.size();) {
-        size_t end = modules.find(' ', start);
-        if (end == std::string::npos) end = modules.size();
-        if (end > start) imports += "import " + modules.substr(start, end - start) + ";";
-        start = end + 1;
-    }
-    const std::string cmd = python() + " -c '" + imports + "' >/dev/null 2>&1";
-    return std::system(cmd.c_str()) == 0;
 }
 
 /// Runs `script` with Python from `dir`; returns true on exit status 0.

@@ -3,6 +3,7 @@
 // construction) may be unsupported but never rejected as malformed.
 #include "expect_error.hpp"
 #include "model_builder.hpp"
+#include "support/requirements.hpp"
 
 #include <deepinside/errors.hpp>
 #include <deepinside/onnx_reader.hpp>
@@ -21,11 +22,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::optional<fs::path> env_folder(const char* name) {
-    const char* value = std::getenv(name);
-    if (!value || !*value || !fs::is_directory(value)) return std::nullopt;
-    return fs::path(value);
-}
+using test_support::needs_onnx_testdata;
+using test_support::needs_shared_models;
+
+/// A folder named by the environment; the test case declared it as a precondition.
+fs::path env_folder(const char* name) { return test_support::require_file(test_support::env(name)); }
 
 onnx::ModelProto parse(const fs::path& file) {
     std::ifstream in(file, std::ios::binary);
@@ -37,7 +38,7 @@ onnx::ModelProto parse(const fs::path& file) {
 
 const graph* find_model(const std::map<std::string, graph>& graphs, const std::string& name) {
     const auto it = graphs.find(name);
-    if (it == graphs.end()) BOOST_TEST_MESSAGE("shared model " << name << " absent");
+    BOOST_CHECK_MESSAGE(it != graphs.end(), "shared model " << name << " absent from ../shared/models");
     return it == graphs.end() ? nullptr : &it->second;
 }
 
@@ -45,14 +46,10 @@ const graph* find_model(const std::map<std::string, graph>& graphs, const std::s
 
 BOOST_AUTO_TEST_SUITE(shared_models)
 
-BOOST_AUTO_TEST_CASE(every_shared_model_loads) {
-    const auto root = env_folder("DEEPINSIDE_SHARED_MODELS");
-    if (!root) {
-        BOOST_TEST_MESSAGE("DEEPINSIDE_SHARED_MODELS is not set or absent: skipping the shared models");
-        return;
-    }
+BOOST_AUTO_TEST_CASE(every_shared_model_loads, *needs_shared_models()) {
+    const fs::path root = env_folder("DEEPINSIDE_SHARED_MODELS");
     std::map<std::string, graph> graphs;
-    for (const auto& entry : fs::directory_iterator(*root)) {
+    for (const auto& entry : fs::directory_iterator(root)) {
         const fs::path file = entry.path() / "model.onnx";
         if (!fs::is_regular_file(file)) continue;
         const std::string name = entry.path().filename().string();
@@ -129,14 +126,10 @@ BOOST_AUTO_TEST_CASE(every_shared_model_loads) {
     }
 }
 
-BOOST_AUTO_TEST_CASE(onnx_test_models_are_never_called_malformed) {
-    const auto root = env_folder("DEEPINSIDE_ONNX_TESTDATA");
-    if (!root) {
-        BOOST_TEST_MESSAGE("DEEPINSIDE_ONNX_TESTDATA is not set or absent: skipping ONNX's test models");
-        return;
-    }
+BOOST_AUTO_TEST_CASE(onnx_test_models_are_never_called_malformed, *needs_onnx_testdata()) {
+    const fs::path root = env_folder("DEEPINSIDE_ONNX_TESTDATA");
     size_t loaded = 0, unsupported = 0;
-    for (const auto& entry : fs::recursive_directory_iterator(*root)) {
+    for (const auto& entry : fs::recursive_directory_iterator(root)) {
         if (entry.path().filename() != "model.onnx") continue;
         try {
             read_onnx(entry.path().string());

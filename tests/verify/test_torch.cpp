@@ -1,7 +1,8 @@
 // Forward and backward of conv, pooling, LRN and softmax against PyTorch in float64
-// (tests/verify/torch_ops.py), over sweeps of attributes. Skipped with a message when Python or
-// torch is unavailable.
+// (tests/verify/torch_ops.py), over sweeps of attributes. Reported as skipped when Python or torch is
+// unavailable (tests/support/requirements.hpp).
 #include "support.hpp"
+#include "support/requirements.hpp"
 
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
@@ -74,10 +75,7 @@ void compare_with_torch(std::vector<torch_case>& cases, std::mt19937& rng) {
     const fs::path script =
         fs::path(env_or("DEEPINSIDE_SOURCE_DIR", fs::path(__FILE__).parent_path().parent_path().parent_path().string())) /
         "tests" / "verify" / "torch_ops.py";
-    if (!fs::exists(python) || !fs::exists(script)) {
-        BOOST_TEST_MESSAGE("skipped: " << python << " or " << script << " is missing");
-        return;
-    }
+    test_support::require_file(script);
     temp_dir dir;
     nlohmann::json all = nlohmann::json::array();
     std::vector<dtensor> ref_y, ref_dx;
@@ -106,10 +104,6 @@ void compare_with_torch(std::vector<torch_case>& cases, std::mt19937& rng) {
     std::ofstream(dir.path / "cases.json") << all.dump();
     const std::string command = "'" + python + "' '" + script.string() + "' '" + dir.path.string() + "'";
     const int status = std::system(command.c_str());
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
-        BOOST_TEST_MESSAGE("skipped: torch is not importable by " << python);
-        return;
-    }
     BOOST_REQUIRE_MESSAGE(status == 0, command << " failed with status " << status);
     for (size_t i = 0; i < cases.size(); ++i) {
         BOOST_TEST_CONTEXT(cases[i].label) {
@@ -142,7 +136,7 @@ void compare_with_torch(std::vector<torch_case>& cases, std::mt19937& rng) {
 
 BOOST_AUTO_TEST_SUITE(against_torch)
 
-BOOST_AUTO_TEST_CASE(conv_pool_lrn_softmax) {
+BOOST_AUTO_TEST_CASE(conv_pool_lrn_softmax, *test_support::needs_python("numpy torch")) {
     std::mt19937 rng(31);
     std::vector<torch_case> cases;
     const int64_t channels = 4;

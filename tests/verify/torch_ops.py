@@ -12,7 +12,7 @@ try:
     import numpy as np
     import torch
     import torch.nn.functional as F
-except ImportError as e:  # the C++ test skips with this message
+except ImportError as e:  # the C++ test declares these as its precondition; this is a failure
     print(f"torch_ops.py: {e}", file=sys.stderr)
     sys.exit(3)
 
