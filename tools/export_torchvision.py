@@ -5,14 +5,19 @@ For each architecture NAME this writes OUTDIR/NAME/:
 
   model.onnx     opset 13, input "input" [1,3,S,S], output "logits" [1,1000]
   input.npy      seeded standard-normal input, float32 [1,3,S,S]
-  logits.npy     PyTorch's output for input.npy, float32 [1,1000]
+  logits.npy     PyTorch's float32 output for input.npy, [1,1000]
   manifest.json  architecture, size, ONNX op types, top-1 class, timings, torch version
 
-and with --signals, for the top-1 class c of that input (c also in class.txt):
+and with --signals, computed in float64 (the model and input widened with .double(): the very
+weights the ONNX file holds, so that the reference is exact and a comparison measures only the
+other side's f32 error), for the top-1 class c of the float32 forward (c also in class.txt):
 
-  gradient.npy   dS_c/d input, ReLU backward = grad * 1(x > 0)          float32 [3,S,S]
-  deconvnet.npy  same chain with ReLU backward = relu(grad)             (ReLU networks only)
-  guided.npy     same chain with ReLU backward = relu(grad) * 1(x > 0)  (ReLU networks only)
+  logits.f64     PyTorch's float64 output for input.npy                  [1,1000]
+  gradient.f64   dS_c/d input, ReLU backward = grad * 1(x > 0)           [3,S,S]
+  deconvnet.f64  same chain with ReLU backward = relu(grad)              (ReLU networks only)
+  guided.f64     same chain with ReLU backward = relu(grad) * 1(x > 0)   (ReLU networks only)
+
+A .f64 file is raw little-endian float64 in C order, no header: its shape is the one given here.
 
 Weights are random (torch.manual_seed(0) before construction), never pretrained; biases that
 torchvision initialises to zero get small seeded values. Batch-norm running statistics are first
@@ -93,6 +98,9 @@ def make_parameters_nontrivial(model, size):
             m.weight.copy_(torch.empty(c).uniform_(0.5, 1.5, generator=generator))
             m.bias.copy_(0.1 * torch.randn(c, generator=generator))
             m.momentum = 0.1
+            # ONNX stores epsilon as a float32 attribute: use that very value, so that the float64
+            # references compute what the file says (0.001 vs 0.001f alone moves them by 3e-8).
+            m.eps = float(np.float32(m.eps))
     return len(norms)
 
 
@@ -131,6 +139,11 @@ def npy_bytes(array):
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array, dtype=np.float32))
     return buffer.getvalue()
+
+
+def f64_bytes(tensor):
+    """Raw little-endian float64, C order."""
+    return np.ascontiguousarray(tensor.detach().numpy(), dtype="<f8").tobytes()
 
 
 class _RuleRelu(torch.autograd.Function):
@@ -281,6 +294,13 @@ def export_one(name, out_dir, size, signals):
 
     if signals:
         signal_start = time.perf_counter()
+        # float64 from here on: the same weights, widened exactly.
+        model = model.double()
+        x = x.double()
+        with torch.no_grad():
+            logits64 = model(x)
+        write_atomically(target("logits.f64"), f64_bytes(logits64))
+        manifest["max_abs_logit_f64_vs_f32"] = float((logits64 - logits.double()).abs().max())
         reference, _ = input_gradient(model, x, c)
         rules = RULES if uses_only_relu(model) else ["gradient"]
         manifest["signals"] = {}
@@ -296,14 +316,14 @@ def export_one(name, out_dir, size, signals):
             if rule == "gradient":
                 scale = float(reference.abs().max())
                 diff = float((grad - reference).abs().max())
-                if diff > 1e-5 * max(scale, 1e-30):
+                if diff > 1e-12 * max(scale, 1e-30):
                     raise RuntimeError(f"{name}: gradient rule differs from autograd by {diff} "
                                        f"(max |grad| {scale})")
             elif torch.equal(grad, reference):
                 raise RuntimeError(f"{name}: rule {rule} gave exactly the plain gradient")
             if not torch.isfinite(grad).all() or float(grad.abs().max()) == 0.0:
                 raise RuntimeError(f"{name}: rule {rule} gave a zero or non-finite signal")
-            write_atomically(target(f"{rule}.npy"), npy_bytes(grad.numpy()))
+            write_atomically(target(f"{rule}.f64"), f64_bytes(grad))
             manifest["signals"][rule] = {"relu_calls": counts,
                                          "max_abs": float(grad.abs().max())}
         write_atomically(target("class.txt"), f"{c}\n".encode())
