@@ -149,6 +149,36 @@ BOOST_AUTO_TEST_CASE(max_pool_ties_route_to_the_first_maximum) {
     expect(gn.backward(ga, "y", dtensor({1, 1, 1}, {2}), backward_rule::guided), {0, 2, 0});
 }
 
+BOOST_AUTO_TEST_CASE(decisions_of_two_forward_states_are_compared_per_node) {
+    // x -> Relu -> MaxPool 2x2 -> Clip[0, 1]. Two activation sets of the same graph that differ in
+    // one ReLU sign, one pooling switch and one Clip region.
+    graph_builder g({1, 1, 2, 4}, 12);
+    g.add("Relu", {"x"}, "r");
+    g.add("MaxPool", {"r"}, "p", {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}});
+    g.constant("lo", {}, {0.0});
+    g.constant("hi", {}, {1.0});
+    g.add("Clip", {"p", "lo", "hi"}, "y");
+    const reference_network net(g.finish("y"));
+    const auto a = net.forward(dtensor({1, 1, 2, 4}, {0.5, -1, 2, 0.25, 0.75, 0.5, -3, 0.125}));
+    auto b = a;
+    b.at("x").data[1] = 1e-9; // ReLU: -1 becomes +1e-9, one sign of 8 differs
+    b.at("r").data[0] = 0.9;  // window 0 = {0.5, 0, 0.75, 0.5}: its maximum moves from (1,0) to (0,0)
+    b.at("p").data[0] = -0.5; // Clip: 0.75 (inside) becomes -0.5 (below); p[1] = 2 stays above
+    const auto diff = net.compare_decisions(a, b);
+    BOOST_REQUIRE_EQUAL(diff.size(), 3u);
+    BOOST_TEST(diff[0].op_type == "Relu");
+    BOOST_TEST(diff[0].decisions == 8);
+    BOOST_TEST(diff[0].differing == 1);
+    BOOST_TEST(diff[1].op_type == "MaxPool");
+    BOOST_TEST(diff[1].decisions == 2);
+    BOOST_TEST(diff[1].differing == 1);
+    BOOST_TEST(diff[2].op_type == "Clip");
+    BOOST_TEST(diff[2].decisions == 2);
+    BOOST_TEST(diff[2].differing == 1);
+    const auto same = net.compare_decisions(a, a);
+    for (const auto& d : same) BOOST_TEST(d.differing == 0, d.node);
+}
+
 BOOST_AUTO_TEST_CASE(whole_graph_finite_difference) {
     // f = <seed, x * x> has df/dx_i = 2 seed_i x_i, and the central difference of a quadratic is exact
     // up to rounding.
