@@ -80,7 +80,9 @@ public:
 
     /// Runs the forward pass; returns the graph's outputs in order.
     std::vector<tensor> forward(const tensor& input);
-    /// An activation of the last forward pass, in C order.
+    /// An activation of the last forward pass, in C order. The reorder that converts it from the
+    /// engine's layout is created on the first read of that tensor (or with a backward plan that
+    /// starts there) and reused by every later read.
     tensor read(const std::string& tensor_name) const;
 
     /// Compiles the backward plan for `requests` targets at once (done lazily otherwise).

@@ -69,6 +69,7 @@ struct network::impl {
     engine::step_list forward_steps;
     std::vector<dnnl::memory> outputs_plain; ///< the graph's outputs in C order, filled by forward_steps
     std::vector<std::unique_ptr<backward_plan>> plans;
+    std::map<std::string, dnnl::reorder> read_reorders; ///< see reorder_to_plain()
     bool forward_done = false;
 
     impl(const graph& model, const shape_t& shape, const engine_options& opts) : g(model), options(opts), input_shape(shape) {
@@ -137,12 +138,24 @@ struct network::impl {
         return it->second;
     }
 
+    /// The reorder of an activation into C order, created on its first use and kept: read() may be
+    /// called per image or per backward pass, and primitive creation costs far more than the copy.
+    dnnl::reorder& reorder_to_plain(const std::string& name) {
+        auto it = read_reorders.find(name);
+        if (it == read_reorders.end()) {
+            const engine::activation& a = act(name);
+            const dnnl::reorder::primitive_desc pd(eng, a.mem.get_desc(), eng, engine::plain_desc(a.shape));
+            it = read_reorders.emplace(name, dnnl::reorder(pd)).first;
+        }
+        return it->second;
+    }
+
     tensor read(const std::string& name) {
         const engine::activation& a = act(name);
+        dnnl::reorder& to_plain = reorder_to_plain(name);
         tensor t(a.shape);
         dnnl::memory dst(engine::plain_desc(a.shape), eng, t.data.data());
-        dnnl::memory src = a.mem;
-        dnnl::reorder(src, dst).execute(stream, src, dst);
+        to_plain.execute(stream, {{DNNL_ARG_FROM, a.mem}, {DNNL_ARG_TO, dst}});
         stream.wait();
         return t;
     }
@@ -157,6 +170,8 @@ struct network::impl {
         p->rules->assign(static_cast<size_t>(stack), backward_rule::gradient);
         act(from);
         act(wrt);
+        // A channel_max target reads `from` on every backward pass: its reorder is made with the plan.
+        reorder_to_plain(from);
         // Tensors the target depends on, and tensors that depend on wrt: the plan covers both.
         std::set<std::string> upstream{from}, downstream{wrt};
         for (auto it = g.nodes.rbegin(); it != g.nodes.rend(); ++it)
