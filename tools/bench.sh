@@ -25,6 +25,14 @@ median() { awk '/^median/ {print $2}'; }
 ours() { OMP_NUM_THREADS=$threads $bin bench "$@" --iters "$iters" --threads $threads; }
 theirs() { OMP_NUM_THREADS=$threads $py tools/bench_pytorch.py "$@" --iters "$iters" --threads $threads; }
 
+# Which machine the figures come from: the CPU, and the ISA oneDNN dispatches to for our side
+# (DNNL_MAX_CPU_ISA, when set, caps it: AVX2 emulates an AVX2-only machine on an AVX-512 one).
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+isa=$(DNNL_VERBOSE=1 OMP_NUM_THREADS=$threads $bin classify models/fashion-mnist-convnet.onnx models/images/0000-ankle-boot.png \
+        2>/dev/null | sed -n 's/^onednn_verbose,info,cpu,isa://p' | head -n 1)
+echo "CPU: ${cpu:-unknown} ($(nproc) cores); oneDNN ISA for deepinside: ${isa:-unknown}${DNNL_MAX_CPU_ISA:+ (DNNL_MAX_CPU_ISA=$DNNL_MAX_CPU_ISA)};" \
+     "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown); load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
 echo "| model | batch | what | deepinside ms | GFLOP/s | PyTorch ms | ratio | ONNX Runtime ms | ratio |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 row() { # name model-args torch-args batch what shape
