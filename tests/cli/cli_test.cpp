@@ -2,10 +2,13 @@
 // file and the rule, a non-zero exit, no crash, and no output file; good inputs give the files the
 // interface promises.
 #include <deepinside/io.hpp>
+#include <deepinside/network.hpp>
+#include <deepinside/onnx_reader.hpp>
 
 #include <boost/test/unit_test.hpp>
 
 #include "support/environment.hpp"
+#include "support/numbers.hpp"
 #include "support/requirements.hpp"
 
 #include <algorithm>
@@ -17,8 +20,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 namespace fs = std::filesystem;
 
@@ -33,18 +38,27 @@ using deepinside::test_support::env;
 
 struct result {
     int status = -1;
-    std::string err;
+    std::string out, err;
 };
 
-/// Runs `deepinside ARGS` and returns its exit status and stderr.
-result run(const std::string& args) {
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+/// Runs `deepinside ARGS` (after `prefix`, e.g. "env -u OMP_NUM_THREADS taskset -c 0") and returns
+/// its exit status, stdout and stderr.
+result run(const std::string& args, const std::string& prefix = "") {
+    const fs::path out_file = fs::temp_directory_path() / unique_name("out");
     const fs::path err_file = fs::temp_directory_path() / unique_name("err");
-    const std::string cmd = std::string(env("DEEPINSIDE_BIN")) + " " + args + " > /dev/null 2> " + err_file.string();
+    const std::string cmd = prefix + (prefix.empty() ? "" : " ") + env("DEEPINSIDE_BIN") + " " + args + " > " +
+                            out_file.string() + " 2> " + err_file.string();
     result r;
     const int raw = std::system(cmd.c_str());
     r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
-    std::ifstream in(err_file);
-    r.err.assign(std::istreambuf_iterator<char>(in), {});
+    r.out = slurp(out_file);
+    r.err = slurp(err_file);
+    fs::remove(out_file);
     fs::remove(err_file);
     return r;
 }
@@ -71,11 +85,12 @@ struct scratch {
 
 std::string bundled_model() { return std::string(env("DEEPINSIDE_SOURCE_DIR")) + "/models/fashion-mnist-convnet.onnx"; }
 
-/// One of the bundled sample images.
+/// The first bundled sample image by name (0000-ankle-boot.png), the same on every machine.
 fs::path bundled_image() {
-    fs::path img;
-    for (auto& e : fs::directory_iterator(std::string(env("DEEPINSIDE_SOURCE_DIR")) + "/models/images")) img = e.path();
-    return img;
+    std::vector<fs::path> images;
+    for (auto& e : fs::directory_iterator(std::string(env("DEEPINSIDE_SOURCE_DIR")) + "/models/images")) images.push_back(e.path());
+    BOOST_REQUIRE(!images.empty());
+    return *std::min_element(images.begin(), images.end());
 }
 std::string shared(const std::string& rel) { return std::string(env("DEEPINSIDE_SHARED_MODELS")) + "/" + rel; }
 
@@ -88,6 +103,83 @@ void expect_refusal(const scratch& s, const std::string& args, std::initializer_
         for (const auto& n : needles) BOOST_TEST(r.err.find(n) != std::string::npos, "'" << n << "' missing from: " << r.err);
         BOOST_TEST(s.empty_of_outputs());
     }
+}
+
+namespace di = deepinside;
+using deepinside::test_support::rel_l2;
+
+/// What `deepinside saliency MODEL IMAGE` computes, recomputed in this process through the public
+/// API: read_onnx, the CLI's input shape rule (an open batch is 1, open C/H/W come from the image),
+/// the preprocessing of the model's metadata with no flags (preprocess_from_metadata, as
+/// preprocess_flags::resolve does), image_to_tensor, then one forward pass. Engine options are the
+/// defaults, as the CLI's without --threads: both sides run the same oneDNN kernels with the same
+/// thread count (the test and its child inherit one environment), so a request issued exactly as
+/// the CLI issues it (the same requests, in the same order, stacked the same way) gives the same
+/// bits: oneDNN is run-to-run deterministic on a fixed machine, thread count and environment.
+struct library_side {
+    di::graph g;
+    di::tensor x;
+    std::unique_ptr<di::network> net;
+
+    library_side(const std::string& model, const fs::path& image_path) : g(di::read_onnx(model)) {
+        const di::image img = di::read_image(image_path.string());
+        di::shape_t s = g.inputs.at(0).shape;
+        BOOST_REQUIRE_EQUAL(s.size(), 4u);
+        if (s[0] < 0) s[0] = 1;
+        if (s[1] < 0) s[1] = img.channels == 1 ? 1 : 3;
+        if (s[2] < 0) s[2] = img.height;
+        if (s[3] < 0) s[3] = img.width;
+        x = di::image_to_tensor(img, s[1], s[2], s[3], di::preprocess_from_metadata(g.metadata, di::preprocess_options{}));
+        net = std::make_unique<di::network>(g, x.shape);
+        net->forward(x);
+    }
+    di::tensor scores() const { return net->read(net->score_tensor()); }
+    std::vector<di::tensor> backward(const std::vector<di::backward_request>& requests) { return net->backward(requests); }
+    di::tensor backward(const di::backward_request& request) { return backward(std::vector<di::backward_request>{request}).at(0); }
+};
+
+di::backward_request class_request(int64_t c, di::backward_rule rule) {
+    return {di::target{di::target::kind::class_score, "", {c}, {}}, rule};
+}
+
+/// A batch-1 tensor without its batch axis, as the CLI writes it.
+di::tensor drop_batch(const di::tensor& t) {
+    BOOST_REQUIRE(!t.shape.empty());
+    BOOST_REQUIRE_EQUAL(t.shape[0], 1);
+    return di::tensor(di::shape_t(t.shape.begin() + 1, t.shape.end()), t.data);
+}
+
+/// The paper's map of a batch-1 signal [1, C, H, W]: max over channels of |signal|, shape [H, W].
+di::tensor paper_map(const di::tensor& signal) {
+    BOOST_REQUIRE_EQUAL(signal.shape.size(), 4u);
+    const int64_t c = signal.shape[1], hw = signal.shape[2] * signal.shape[3];
+    di::tensor map({signal.shape[2], signal.shape[3]});
+    for (int64_t k = 0; k < c; ++k)
+        for (int64_t i = 0; i < hw; ++i) map.data[size_t(i)] = std::max(map.data[size_t(i)], std::fabs(signal.data[size_t(k * hw + i)]));
+    return map;
+}
+
+/// Same shape and the same bits (see library_side for why equality is the right test).
+void expect_identical(const di::tensor& file, const di::tensor& expected, const std::string& what) {
+    BOOST_TEST_CONTEXT(what) {
+        BOOST_TEST_REQUIRE(di::to_string(file.shape) == di::to_string(expected.shape));
+        size_t differing = 0;
+        for (size_t i = 0; i < file.data.size(); ++i) differing += file.data[i] != expected.data[i];
+        BOOST_TEST(differing == 0u, differing << " of " << file.data.size() << " values differ, rel. L2 " << rel_l2(file, expected));
+    }
+}
+
+/// PREFIX.grad.npy and PREFIX.npy are the library's signal (batch axis dropped) and its paper map.
+void expect_files_hold(const std::string& prefix, const di::tensor& signal, const std::string& what) {
+    BOOST_TEST_REQUIRE(signal.shape.size() == 4u);
+    expect_identical(di::read_npy(prefix + ".grad.npy"), drop_batch(signal), what + " .grad.npy");
+    expect_identical(di::read_npy(prefix + ".npy"), paper_map(signal), what + " .npy");
+}
+
+/// Two signals that must not be the same map (a target or rule that was ignored would make them equal).
+void expect_different(const di::tensor& a, const di::tensor& b, const std::string& what) {
+    const double d = rel_l2(a, b);
+    BOOST_TEST(d > 1e-3, what << ": rel. L2 " << d);
 }
 
 } // namespace
@@ -158,35 +250,115 @@ BOOST_AUTO_TEST_CASE(saliency_writes_the_promised_files) {
     scratch s;
     const fs::path img = bundled_image();
     const result r = run("saliency " + bundled_model() + " " + img.string() + " --out " + s.path("one"));
-    BOOST_TEST(r.status == 0, r.err);
+    BOOST_TEST_REQUIRE(r.status == 0, r.err);
     for (const char* suffix : {".grad.npy", ".npy", ".png", ".overlay.png"}) BOOST_TEST(fs::exists(s.path(std::string("one") + suffix)), suffix);
-    const deepinside::tensor g = deepinside::read_npy(s.path("one.grad.npy"));
-    BOOST_TEST((g.shape == deepinside::shape_t{1, 28, 28}));
-    const deepinside::tensor map = deepinside::read_npy(s.path("one.npy"));
-    BOOST_TEST((map.shape == deepinside::shape_t{28, 28}));
-    // The map is max over channels of |signal|: with one channel, |signal| itself.
-    for (size_t i = 0; i < map.data.size(); ++i) BOOST_TEST(map.data[i] == std::fabs(g.data[i]));
-
-    const result all = run("saliency " + bundled_model() + " " + img.string() + " --method gradient,deconvnet,guided --class 0,9 --out " + s.path("many"));
-    BOOST_TEST(all.status == 0, all.err);
-    for (const char* method : {"gradient", "deconvnet", "guided"})
-        for (const char* c : {"0", "9"})
-            BOOST_TEST(fs::exists(s.path(std::string("many.") + method + "." + c + ".grad.npy")), method << " " << c);
+    const di::tensor g = di::read_npy(s.path("one.grad.npy"));
+    BOOST_TEST((g.shape == di::shape_t{1, 28, 28}));
+    const di::tensor map = di::read_npy(s.path("one.npy"));
+    BOOST_TEST((map.shape == di::shape_t{28, 28}));
 }
 
+// Without --class the CLI differentiates the top-1 class of the forward pass, with the gradient
+// rule; its files are exactly the library's gradient of that class, and of no other class.
+BOOST_AUTO_TEST_CASE(default_class_is_the_top1_gradient) {
+    scratch s;
+    const fs::path img = bundled_image();
+    library_side lib(bundled_model(), img);
+    const di::tensor scores = lib.scores();
+    BOOST_TEST_REQUIRE(scores.data.size() == 10u);
+    const int64_t top1 = std::max_element(scores.data.begin(), scores.data.end()) - scores.data.begin();
+    BOOST_TEST_MESSAGE("top-1 class of " << img.filename().string() << ": " << top1);
+
+    const result r = run("saliency " + bundled_model() + " " + img.string() + " --out " + s.path("one"));
+    BOOST_TEST_REQUIRE(r.status == 0, r.err);
+    BOOST_TEST(r.out.find("class " + std::to_string(top1) + " (") != std::string::npos, "stdout: " << r.out);
+    const di::tensor expected = lib.backward(class_request(top1, di::backward_rule::gradient));
+    expect_files_hold(s.path("one"), expected, "default class");
+    // The file is the top-1's gradient and no other class's: every other class gives another map.
+    const di::tensor file = di::read_npy(s.path("one.grad.npy"));
+    for (int64_t c = 0; c < 10; ++c)
+        if (c != top1)
+            expect_different(file, drop_batch(lib.backward(class_request(c, di::backward_rule::gradient))),
+                             "default-class file vs class " + std::to_string(c));
+    // The same run from the preprocessed tensor given as --input is the same signal.
+    const std::string x = s.path("x.npy");
+    di::write_npy(x, lib.x);
+    const result from_npy = run("saliency " + bundled_model() + " --input " + x + " --out " + s.path("npy"));
+    BOOST_TEST_REQUIRE(from_npy.status == 0, from_npy.err);
+    expect_files_hold(s.path("npy"), expected, "default class from --input");
+}
+
+// Three methods x two classes: one forward and one stacked backward of six requests in the CLI. Each
+// pair's files hold the library's signal for that pair: identical to the same stacked call, within
+// 1e-6 of the pair computed alone (a stack of 6 may run other kernel blockings than a batch of 1),
+// and the six differ from each other.
+BOOST_AUTO_TEST_CASE(every_method_and_class_file_holds_its_signal) {
+    scratch s;
+    const fs::path img = bundled_image();
+    library_side lib(bundled_model(), img);
+    const result all = run("saliency " + bundled_model() + " " + img.string() +
+                           " --method gradient,deconvnet,guided --class 0,9 --out " + s.path("many"));
+    BOOST_TEST_REQUIRE(all.status == 0, all.err);
+    // The CLI's order: for each method, for each class.
+    std::vector<di::backward_request> requests;
+    std::vector<std::string> names;
+    for (const auto rule : {di::backward_rule::gradient, di::backward_rule::deconvnet, di::backward_rule::guided})
+        for (const int64_t c : {0, 9}) {
+            requests.push_back(class_request(c, rule));
+            names.push_back(std::string(di::to_string(rule)) + "." + std::to_string(c));
+        }
+    const std::vector<di::tensor> stacked = lib.backward(requests);
+    for (size_t k = 0; k < requests.size(); ++k) {
+        const std::string prefix = s.path("many." + names[k]);
+        BOOST_TEST_REQUIRE(fs::exists(prefix + ".grad.npy"), names[k]);
+        expect_files_hold(prefix, stacked[k], names[k]);
+        const di::tensor alone = lib.backward(requests[k]);
+        const double d = rel_l2(di::read_npy(prefix + ".grad.npy"), drop_batch(alone));
+        BOOST_TEST(d <= 1e-6, names[k] << " vs the request computed alone: rel. L2 " << d);
+        for (size_t j = 0; j < k; ++j) expect_different(stacked[k], stacked[j], names[k] + " vs " + names[j]);
+    }
+}
+
+// The four layer targets of the command line, each against the library's target of that kind, and
+// different from each other.
 BOOST_AUTO_TEST_CASE(layer_targets) {
     scratch s;
     const fs::path img = bundled_image();
-    const std::string base = "saliency " + bundled_model() + " " + img.string() + " --layer /conv2/Conv_output_0";
-    for (const std::string extra : {" --channel 5", " --channel 5 --reduce sum", " --channel 5 --unit 3,4", ""}) {
-        const result r = run(base + extra + " --method guided --out " + s.path("layer"));
-        BOOST_TEST(r.status == 0, extra << ": " << r.err);
-        BOOST_TEST(fs::exists(s.path("layer.grad.npy")), extra);
-        fs::remove(s.path("layer.grad.npy"));
+    const std::string layer = "/conv2/Conv_output_0";
+    library_side lib(bundled_model(), img);
+    // --unit 3,4 must not be the channel's largest unit, or "max" and "unit" would be one target.
+    const di::tensor act = lib.net->read(layer);
+    BOOST_TEST_REQUIRE(act.shape.size() == 4u);
+    const int64_t h = act.shape[2], w = act.shape[3];
+    const float* ch5 = act.data.data() + 5 * h * w;
+    const int64_t argmax = std::max_element(ch5, ch5 + h * w) - ch5;
+    BOOST_TEST_REQUIRE(argmax != 3 * w + 4, "the largest unit of channel 5 is (3,4): pick another --unit");
+
+    using kind = di::target::kind;
+    struct variant {
+        std::string flags;
+        di::target what;
+    };
+    const std::vector<variant> variants = {
+        {" --channel 5", {kind::channel_max, layer, {5}, {}}},
+        {" --channel 5 --reduce sum", {kind::channel_sum, layer, {5}, {}}},
+        {" --channel 5 --unit 3,4", {kind::neuron, layer, {5}, {3, 4}}},
+        {"", {kind::tensor_sum, layer, {0}, {}}},
+    };
+    const std::string base = "saliency " + bundled_model() + " " + img.string() + " --layer " + layer;
+    std::vector<di::tensor> expected;
+    for (size_t k = 0; k < variants.size(); ++k) {
+        const std::string prefix = s.path("layer" + std::to_string(k));
+        const result r = run(base + variants[k].flags + " --method guided --out " + prefix);
+        BOOST_TEST_REQUIRE(r.status == 0, variants[k].flags << ": " << r.err);
+        expected.push_back(lib.backward({variants[k].what, di::backward_rule::guided}));
+        expect_files_hold(prefix, expected.back(), "--layer" + variants[k].flags);
+        for (size_t j = 0; j < k; ++j)
+            expect_different(expected[k], expected[j], "'" + variants[k].flags + "' vs '" + variants[j].flags + "'");
     }
     expect_refusal(s, "saliency " + bundled_model() + " " + img.string() + " --layer no_such_tensor --channel 0 --out " + s.path("out"),
                    {"no_such_tensor"});
-    expect_refusal(s, base + " --channel 64 --out " + s.path("out"), {"channel 64", "/conv2/Conv_output_0"});
+    expect_refusal(s, base + " --channel 64 --out " + s.path("out"), {"channel 64", layer});
     expect_refusal(s, base + " --channel 1 --unit 14,0 --out " + s.path("out"), {"14,0"});
 }
 
