@@ -9,7 +9,7 @@
 # Fails when any test fails, when any area is skipped (a precondition of tests/support/
 # requirements.hpp did not hold: everything the suite needs comes from install_deps.sh or
 # ../shared), or when a test case checked nothing. Ends with the assertions each area checked.
-# Full logs: build/test-logs/.
+# Full logs: build/test-logs/; tools/correctness_figures.py turns them into the README's figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install_deps.sh
@@ -33,6 +33,7 @@ run_pass() {
         sed -n 's/^onednn_verbose,info,cpu,isa://p' | head -n 1)
   echo
   echo "== $name: oneDNN ISA '${isa:-unknown}', OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset} =="
+  echo "${isa:-unknown}, OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset}" > "$logs/$name.isa.txt"
   local status=0
   ctest --test-dir "$dir" --output-on-failure "$@" | tee "$logs/$name.ctest.txt" || status=$?
   cp "$dir/Testing/Temporary/LastTest.log" "$logs/$name.log"
