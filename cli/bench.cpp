@@ -1,4 +1,4 @@
-// deepinside bench MODEL [--input X.npy] --what forward|saliency|saliency-all --iters N --threads T
+// deepinside bench MODEL [--input X.npy] --what forward|saliency|saliency-all --iters N --threads T [--check none|outputs|all]
 // Times whole calls on a network built once (primitive creation is outside the timed region) and
 // prints the median, the spread, and the arithmetic rate of the convolutions and matrix products.
 #include "commands.hpp"
@@ -41,7 +41,7 @@ double forward_flops(const graph& g, const network& net) {
 
 command add_bench(CLI::App& app) {
     struct options {
-        std::string model, input, what = "forward";
+        std::string model, input, what = "forward", check = "outputs";
         int iters = 20, threads = 0, warmup = 3;
         int64_t batch = 1;
     };
@@ -52,13 +52,17 @@ command add_bench(CLI::App& app) {
     app.add_option("--what", o->what, "forward, saliency (forward + one gradient map) or saliency-all (forward + gradient, deconvnet and guided)")
         ->capture_default_str()->check(CLI::IsMember({"forward", "saliency", "saliency-all"}));
     app.add_option("--iters", o->iters, "Timed iterations")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--check", o->check,
+                   "NaN/infinity check timed with each call: none, outputs (the library's default) or all (every activation and "
+                   "signal, as the other commands do)")
+        ->capture_default_str()->check(CLI::IsMember({"none", "outputs", "all"}));
     app.add_option("--warmup", o->warmup, "Untimed iterations first")->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--threads", o->threads, "oneDNN threads (default: OMP_NUM_THREADS, else all cores)");
     return [o] {
         graph g = read_onnx(o->model);
         tensor x;
         if (!o->input.empty()) {
-            x = read_npy(o->input);
+            x = read_input_npy(o->input);
         } else {
             shape_t s = g.inputs.at(0).shape;
             if (s.empty()) throw input_error(fmt::format("{}: the input has no shape; pass --input", o->model));
@@ -72,7 +76,10 @@ command add_bench(CLI::App& app) {
             std::normal_distribution<float> normal;
             for (auto& v : x.data) v = normal(rng);
         }
-        network net(g, x.shape, engine_flags(o->threads, "gradient"));
+        network net(g, x.shape, engine_flags(o->threads, "gradient",
+                                              o->check == "none" ? finite_check::none
+                                              : o->check == "all" ? finite_check::all
+                                                                  : finite_check::outputs));
         net.forward(x);
         const std::vector<int64_t> top = top1_per_image(net.read(net.score_tensor()));
         std::vector<backward_request> requests;
@@ -96,8 +103,8 @@ command add_bench(CLI::App& app) {
         const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
         // A backward-data pass costs what the forward does; one forward serves every request.
         const double gflop = forward_flops(g, net) * (1.0 + double(requests.size())) * 1e-9;
-        fmt::print("model {}\ninput {}\nwhat {} ({} backward requests)\niters {}\n", o->model, to_string(x.shape), o->what,
-                   requests.size(), ms.size());
+        fmt::print("model {}\ninput {}\nwhat {} ({} backward requests)\ncheck {}\niters {}\n", o->model, to_string(x.shape),
+                   o->what, requests.size(), o->check, ms.size());
         fmt::print("min {:.3f} ms\nmax {:.3f} ms\nspread {:.3f} ms ({:.1f} % of the median)\n", ms.front(), ms.back(),
                    ms.back() - ms.front(), 100.0 * (ms.back() - ms.front()) / median);
         fmt::print("gflop {:.4f}\ngflops_per_s {:.1f}\n", gflop, gflop / (median * 1e-3));

@@ -62,7 +62,7 @@ command add_forward(CLI::App& app) {
     app.add_option("--threads", o->threads, "oneDNN threads (default: OMP_NUM_THREADS, else all cores)");
     return [o] {
         graph g = read_onnx(o->model);
-        tensor x = read_npy(o->input);
+        tensor x = read_input_npy(o->input);
         network net(g, x.shape, engine_flags(o->threads, "refuse"));
         write_npy(o->out, net.forward(x).front());
         return 0;

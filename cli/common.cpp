@@ -123,13 +123,20 @@ std::vector<int64_t> parse_int_list(const std::string& text, const char* option)
     return out;
 }
 
-engine_options engine_flags(int threads, const std::string& nonrelu) {
+engine_options engine_flags(int threads, const std::string& nonrelu, finite_check check) {
     engine_options o;
     o.threads = threads;
+    o.check = check;
     if (nonrelu == "refuse") o.nonrelu = nonrelu_policy::refuse;
     else if (nonrelu == "gradient") o.nonrelu = nonrelu_policy::gradient;
     else throw input_error(fmt::format("--nonrelu expects refuse or gradient, got '{}'", nonrelu));
     return o;
+}
+
+tensor read_input_npy(const std::string& path) {
+    tensor x = read_npy(path);
+    require_finite(x, path);
+    return x;
 }
 
 } // namespace deepinside::cli

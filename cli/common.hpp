@@ -39,6 +39,13 @@ std::vector<int64_t> top1_per_image(const tensor& scores);
 std::vector<int64_t> parse_int_list(const std::string& text, const char* option);
 std::vector<std::string> split(const std::string& text, char sep);
 
-engine_options engine_flags(int threads, const std::string& nonrelu);
+/// Engine options of a command. The commands that write or print results check every activation and
+/// every intermediate signal for NaN and infinity (finite_check::all: one more read of each, so that a
+/// NaN that a ReLU turns into 0 is refused too); bench times the library's default (outputs).
+engine_options engine_flags(int threads, const std::string& nonrelu, finite_check check = finite_check::all);
+
+/// A float32 .npy input: read_npy, then refused (input_error naming the file, the first bad index
+/// and its value) when it holds a NaN or an infinity.
+tensor read_input_npy(const std::string& path);
 
 } // namespace deepinside::cli

@@ -81,7 +81,7 @@ command add_saliency(CLI::App& app) {
             const shape_t shape = image_input_shape(g, *picture);
             x = image_to_tensor(*picture, shape[1], shape[2], shape[3], o->pre.resolve(g));
         } else {
-            x = read_npy(o->input);
+            x = read_input_npy(o->input);
         }
 
         network net(g, x.shape, engine_flags(o->threads, o->nonrelu));

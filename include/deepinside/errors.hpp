@@ -32,6 +32,16 @@ public:
     using error::error;
 };
 
+/// A NaN or an infinity computed from finite input: an activation of the forward pass or a signal
+/// of the backward pass overflowed, or the model holds weights that are not finite. The message
+/// names the first tensor holding one (in topological order; for a signal, in the order the
+/// backward pass computes them, from the target back, with the method and target), the value and
+/// its index. Non-finite *input* is an input_error.
+class numerical_error : public error {
+public:
+    using error::error;
+};
+
 /// An operating-system level failure reading or writing a file.
 class io_error : public error {
 public:

@@ -28,9 +28,23 @@ enum class nonrelu_policy {
 const char* to_string(backward_rule r);
 backward_rule parse_backward_rule(const std::string& name); ///< throws input_error
 
+/// Which computed values forward() and backward() check for NaN and infinity. A value found throws
+/// numerical_error naming the first tensor holding one (see errors.hpp); the search for that tensor
+/// runs only then. Non-finite input is always refused (input_error) before anything runs.
+enum class finite_check {
+    none,    ///< no check of computed values (the caller checks what it needs)
+    outputs, ///< the graph's outputs after forward() and the returned signals after backward(): one
+             ///< pass over what the call returns. A NaN that a ReLU or a max-pool maps back to a
+             ///< number (oneDNN's ReLU gives 0 for NaN, as for -inf) is not seen.
+    all,     ///< every activation after forward() and every intermediate signal after backward(): one
+             ///< more read of each. Also refuses a tensor that holds an infinity by design (a Pad
+             ///< with value -inf before a MaxPool).
+};
+
 struct engine_options {
     int threads = 0; ///< 0: OMP_NUM_THREADS, or all cores
     nonrelu_policy nonrelu = nonrelu_policy::refuse;
+    finite_check check = finite_check::outputs;
 };
 
 /// The "visualised neuron activity f" a backward pass starts from.
@@ -78,7 +92,10 @@ public:
     /// The graph's output (the probabilities) when the graph ends in a softmax, else score_tensor().
     const std::string& probability_tensor() const;
 
-    /// Runs the forward pass; returns the graph's outputs in order.
+    /// Runs the forward pass; returns the graph's outputs in order. Throws input_error, naming the
+    /// first bad index and its value, when `input` holds a NaN or an infinity (one pass over the
+    /// input), and numerical_error when a computed value is not finite (engine_options::check).
+    /// After numerical_error, read() shows the activations but backward() needs a new forward pass.
     std::vector<tensor> forward(const tensor& input);
     /// An activation of the last forward pass, in C order. The reorder that converts it from the
     /// engine's layout is created on the first read of that tensor (or with a backward plan that
@@ -88,7 +105,9 @@ public:
     /// Compiles the backward plan for `requests` targets at once (done lazily otherwise).
     void prepare_backward(size_t requests, const std::string& wrt = "");
     /// For each request, the signal at `wrt` ("" is the input): shape [N, ...] as that tensor.
-    /// All requests run as one batched backward pass over the saved forward state.
+    /// All requests run as one batched backward pass over the saved forward state. Throws
+    /// numerical_error naming the first request (in the order given) whose signal is not finite,
+    /// with its method, target and the first tensor of its pass holding one (engine_options::check).
     std::vector<tensor> backward(const std::vector<backward_request>& requests, const std::string& wrt = "");
 
     struct impl;

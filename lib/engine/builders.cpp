@@ -148,6 +148,7 @@ dnnl::memory backward_builder::diff(const std::string& name) {
         steps_.push_back({dnnl::sum(pd), std::move(args), {}, "sum of signals at " + name});
     }
     finished_[name] = result;
+    order_.emplace_back(name, result);
     return result;
 }
 

@@ -104,7 +104,13 @@ public:
     /// Records `m` (stacked, any layout) as one consumer's contribution to the signal at `name`.
     void contribute(const std::string& name, const dnnl::memory& m);
     /// Seeds the signal at `name` with `m` (the target).
-    void seed(const std::string& name, const dnnl::memory& m) { finished_[name] = m; }
+    void seed(const std::string& name, const dnnl::memory& m) {
+        finished_[name] = m;
+        order_.emplace_back(name, m);
+    }
+    /// Every complete signal of the plan (stacked, in its own layout), in the order the pass computes
+    /// them: the target first, then from the target back. For the non-finite search.
+    const std::vector<std::pair<std::string, dnnl::memory>>& signals_in_order() const { return order_; }
 
     dnnl::memory allocate(const dnnl::memory::desc& d) const { return dnnl::memory(d, eng_); }
     void add(dnnl::primitive p, std::unordered_map<int, dnnl::memory> args);
@@ -122,6 +128,7 @@ private:
     std::map<std::string, bool> wanted_;
     std::map<std::string, std::vector<dnnl::memory>> contributions_;
     std::map<std::string, dnnl::memory> finished_;
+    std::vector<std::pair<std::string, dnnl::memory>> order_;
     std::map<const void*, dnnl::memory> stacked_;
 };
 

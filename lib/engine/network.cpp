@@ -52,7 +52,32 @@ struct backward_plan {
     dnnl::memory seed_plain;   ///< host-filled target, stacked, C order
     dnnl::memory result_plain; ///< the signal at `wrt`, stacked, C order
     std::vector<const ops::op*> nonrelu; ///< nonlinearities without a DeconvNet/guided definition
+    /// Every complete signal of the pass (stacked, in its own layout), target first: what the
+    /// non-finite check scans (engine_options::check).
+    std::vector<std::pair<std::string, dnnl::memory>> signals;
 };
+
+/// "class 3 of 'logits'", "the largest unit of channel 5 of 'conv2'": a target in messages.
+std::string describe(const target& t, const std::string& tensor_name) {
+    const std::string idx = fmt::format("{}", fmt::join(t.index, ","));
+    switch (t.what) {
+    case target::kind::class_score: return fmt::format("class {} of '{}'", idx, tensor_name);
+    case target::kind::neuron:
+        if (t.unit.empty()) return fmt::format("unit {} of '{}'", idx, tensor_name);
+        return fmt::format("unit ({}) of channel {} of '{}'", fmt::join(t.unit, ","), idx, tensor_name);
+    case target::kind::channel_sum: return fmt::format("the sum of channel {} of '{}'", idx, tensor_name);
+    case target::kind::channel_max: return fmt::format("the largest unit of channel {} of '{}'", idx, tensor_name);
+    case target::kind::tensor_sum: return fmt::format("the sum of '{}'", tensor_name);
+    }
+    return "?";
+}
+
+/// Whether a oneDNN memory holds a NaN or an infinity anywhere in its buffer (padding included: a
+/// hit is confirmed on the C-order values before anything is reported).
+bool buffer_has_non_finite(const dnnl::memory& m) {
+    return first_non_finite(static_cast<const float*>(m.get_data_handle()),
+                            static_cast<int64_t>(engine::byte_size(m) / sizeof(float))) >= 0;
+}
 
 } // namespace
 
@@ -213,6 +238,7 @@ struct network::impl {
         }
         bb.set_node(nullptr);
         const dnnl::memory r = bb.diff(wrt);
+        p->signals = bb.signals_in_order();
         const dnnl::memory::desc result_md = engine::scale_batch(engine::plain_desc(act(wrt).shape), stack);
         if (r.get_desc() == result_md) {
             p->result_plain = r;
@@ -287,11 +313,87 @@ struct network::impl {
         }
     }
 
+    /// After a forward pass: throws numerical_error when a computed value is not finite (see
+    /// engine_options::check). The normal case reads the outputs (`outputs`) or every activation's
+    /// buffer (`all`); only a hit searches the tensors in topological order, in C order.
+    void check_forward(const std::vector<tensor>& outs) {
+        bool suspect = false;
+        if (options.check == finite_check::outputs)
+            for (const tensor& t : outs) suspect = suspect || first_non_finite(t.data.data(), t.size()) >= 0;
+        if (options.check == finite_check::all)
+            for (const std::string& name : tensor_names) suspect = suspect || buffer_has_non_finite(act(name).mem);
+        if (!suspect) return;
+        for (const std::string& name : tensor_names) {
+            const tensor t = read(name);
+            const int64_t i = first_non_finite(t.data.data(), t.size());
+            if (i < 0) continue;
+            const auto producer = g.producer_of(name);
+            throw numerical_error(fmt::format(
+                "{}: tensor '{}' ({}) holds {} at {}, the first tensor in topological order with a value that is not finite "
+                "(from finite input: an overflow, or weights that are not finite)",
+                g.source, name, producer ? "output of " + g.nodes[*producer].describe() : std::string("the input"), t.data[size_t(i)],
+                index_to_string(t.shape, i)));
+        }
+        // Only a layout's padding held one: no value of any tensor is affected.
+    }
+
+    /// Slice `slice` of a stacked signal of `name` (K = plan.stack slices), in C order.
+    std::vector<float> signal_slice(const backward_plan& p, const std::string& name, const dnnl::memory& m, int64_t slice) {
+        const shape_t& shape = act(name).shape;
+        shape_t stacked = shape.empty() ? shape_t{p.stack} : shape;
+        if (!shape.empty()) stacked[0] *= p.stack;
+        const dnnl::memory::desc plain = engine::plain_desc(stacked);
+        std::vector<float> values(static_cast<size_t>(element_count(stacked)));
+        if (m.get_desc() == plain) {
+            std::memcpy(values.data(), m.get_data_handle(), values.size() * sizeof(float));
+        } else {
+            dnnl::memory dst(plain, eng, values.data());
+            dnnl::memory src = m;
+            dnnl::reorder(src, dst).execute(stream, src, dst);
+            stream.wait();
+        }
+        const auto count = static_cast<size_t>(element_count(shape));
+        return std::vector<float>(values.begin() + static_cast<long>(count * size_t(slice)),
+                                  values.begin() + static_cast<long>(count * size_t(slice + 1)));
+    }
+
+    /// After a backward pass: throws numerical_error when a signal is not finite (see
+    /// engine_options::check), naming the first such request in the caller's order (under `outputs`,
+    /// the first whose returned signal holds one), its method and target, and the first tensor of
+    /// its pass (from the target back) whose signal holds one.
+    void check_backward(const std::vector<backward_request>& requests, const std::vector<tensor>& results,
+                        const std::vector<std::pair<backward_plan*, int64_t>>& where) {
+        bool suspect = false;
+        if (options.check == finite_check::outputs)
+            for (const tensor& t : results) suspect = suspect || first_non_finite(t.data.data(), t.size()) >= 0;
+        if (options.check == finite_check::all)
+            for (const auto& [p, slice] : where)
+                if (slice == 0)
+                    for (const auto& sig : p->signals) suspect = suspect || buffer_has_non_finite(sig.second);
+        if (!suspect) return;
+        for (size_t k = 0; k < requests.size(); ++k) {
+            // Under `outputs`, a request is reported only for what it returns.
+            if (options.check == finite_check::outputs && first_non_finite(results[k].data.data(), results[k].size()) < 0) continue;
+            const auto& [p, slice] = where[k];
+            for (const auto& [name, mem] : p->signals) {
+                const std::vector<float> values = signal_slice(*p, name, mem, slice);
+                const int64_t i = first_non_finite(values.data(), static_cast<int64_t>(values.size()));
+                if (i < 0) continue;
+                throw numerical_error(fmt::format(
+                    "{}: the {} signal for {} holds {} at {} of the signal at tensor '{}', the first tensor of the backward "
+                    "pass (from the target back) whose signal is not finite",
+                    g.source, to_string(requests[k].rule), describe(requests[k].what, p->from), values[size_t(i)],
+                    index_to_string(act(name).shape, i), name));
+            }
+        }
+    }
+
     std::vector<tensor> backward(const std::vector<backward_request>& requests, const std::string& wrt_name) {
         if (!forward_done) throw input_error("backward needs a forward pass first");
         if (requests.empty()) return {};
         const std::string wrt = wrt_name.empty() ? input_name : wrt_name;
         std::vector<tensor> results(requests.size());
+        std::vector<std::pair<backward_plan*, int64_t>> where(requests.size()); // each request's plan and slice
         // Requests on the same target tensor share one stacked pass.
         std::map<std::string, std::vector<size_t>> groups;
         for (size_t k = 0; k < requests.size(); ++k)
@@ -314,9 +416,12 @@ struct network::impl {
             const shape_t& ws = act(wrt).shape;
             const int64_t count = element_count(ws);
             const auto* r = static_cast<const float*>(p.result_plain.get_data_handle());
-            for (size_t k = 0; k < members.size(); ++k)
+            for (size_t k = 0; k < members.size(); ++k) {
                 results[members[k]] = tensor(ws, std::vector<float>(r + static_cast<int64_t>(k) * count, r + (static_cast<int64_t>(k) + 1) * count));
+                where[members[k]] = {&p, static_cast<int64_t>(k)};
+            }
         }
+        check_backward(requests, results, where);
         return results;
     }
 };
@@ -337,16 +442,19 @@ std::vector<tensor> network::forward(const tensor& input) {
     if (input.shape != impl_->input_shape)
         throw input_error(fmt::format("input of shape {} given to a network compiled for {}", to_string(input.shape),
                                       to_string(impl_->input_shape)));
+    require_finite(input, fmt::format("{}: input '{}'", impl_->g.source, impl_->input_name));
     dnnl::memory& m = impl_->acts[impl_->input_name].mem;
     std::memcpy(m.get_data_handle(), input.data.data(), input.data.size() * sizeof(float));
+    impl_->forward_done = false;
     run_steps(impl_->forward_steps, impl_->stream);
-    impl_->forward_done = true;
     std::vector<tensor> outs;
     for (size_t i = 0; i < impl_->g.outputs.size(); ++i) {
         tensor t(impl_->acts.at(impl_->g.outputs[i].name).shape);
         std::memcpy(t.data.data(), impl_->outputs_plain[i].get_data_handle(), t.data.size() * sizeof(float));
         outs.push_back(std::move(t));
     }
+    impl_->check_forward(outs);
+    impl_->forward_done = true;
     return outs;
 }
 

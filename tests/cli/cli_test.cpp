@@ -7,6 +7,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "onnx/model_builder.hpp"
 #include "support/environment.hpp"
 #include "support/numbers.hpp"
 #include "support/requirements.hpp"
@@ -20,6 +21,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -360,6 +362,141 @@ BOOST_AUTO_TEST_CASE(layer_targets) {
                    {"no_such_tensor"});
     expect_refusal(s, base + " --channel 64 --out " + s.path("out"), {"channel 64", layer});
     expect_refusal(s, base + " --channel 1 --unit 14,0 --out " + s.path("out"), {"14,0"});
+}
+
+// ---- Numbers that are not finite ----------------------------------------------------------------
+
+namespace {
+
+di::engine_options unchecked() {
+    di::engine_options o;
+    o.check = di::finite_check::none;
+    return o;
+}
+
+bool finite(const di::tensor& t) { return di::first_non_finite(t.data.data(), t.size()) < 0; }
+
+/// The first activation in topological order holding a NaN or an infinity, found through the public
+/// API with the engine's checks off; "" when there is none.
+std::string first_non_finite_activation(const std::string& model, const di::tensor& x) {
+    di::network net(di::read_onnx(model), x.shape, unchecked());
+    net.forward(x);
+    for (const auto& name : net.tensor_names())
+        if (!finite(net.read(name))) return name;
+    return "";
+}
+
+/// The first tensor from the score tensor back (reverse topological order) whose signal for
+/// `request` holds a NaN or an infinity, each signal computed alone (--wrt) with the checks off.
+std::string first_non_finite_signal(const std::string& model, const di::tensor& x, const di::backward_request& request) {
+    di::network net(di::read_onnx(model), x.shape, unchecked());
+    net.forward(x);
+    const auto& names = net.tensor_names();
+    for (auto it = names.rbegin(); it != names.rend(); ++it)
+        if (*it != net.score_tensor() && !finite(net.backward({request}, *it).at(0))) return *it;
+    return "";
+}
+
+/// onnx_test::tiny_model (x [batch, 1, 4, 4] -> Conv "conv1" -> "c" -> Relu -> "r" -> Flatten -> "f"
+/// -> Gemm "fc" -> "y", 3 classes) with its weights scaled, written into the scratch folder.
+std::string tiny_model_file(const scratch& s, const std::string& name, float conv_scale, float fc_scale, float conv_w0 = 0) {
+    onnx_test::tiny_weights w;
+    for (auto& v : w.conv_w) v *= conv_scale;
+    for (auto& v : w.fc_w) v *= fc_scale;
+    if (conv_w0 != 0 || std::isnan(conv_w0)) w.conv_w[0] = conv_w0;
+    return s.file(name, onnx_test::serialize(onnx_test::tiny_model(w)));
+}
+
+} // namespace
+
+// A NaN or an infinity in an input .npy: one line naming the file, the first bad index and its value.
+BOOST_AUTO_TEST_CASE(non_finite_inputs_are_refused) {
+    scratch s;
+    const std::string m = bundled_model();
+    di::tensor x({1, 1, 28, 28});
+    std::fill(x.data.begin(), x.data.end(), 0.25f);
+    const float inf = std::numeric_limits<float>::infinity();
+    const std::vector<std::pair<float, std::string>> cases = {
+        {std::numeric_limits<float>::quiet_NaN(), "nan"}, {inf, "inf"}, {-inf, "-inf"}};
+    for (const auto& [value, text] : cases) {
+        di::tensor bad = x;
+        bad.data[3 * 28 + 7] = value;
+        const std::string file = s.path(text + ".npy");
+        di::write_npy(file, bad);
+        for (const std::string& cmd : {"saliency " + m + " --input " + file + " --out " + s.path("out"),
+                                      "saliency " + m + " --input " + file + " --method gradient,guided --class 1,2 --out " + s.path("out"),
+                                      "forward " + m + " --input " + file + " --out " + s.path("out.npy"),
+                                      "bench " + m + " --input " + file + " --iters 1"})
+            expect_refusal(s, cmd, {text + ".npy", text + " at [0, 0, 3, 7]", "not a finite number"});
+    }
+}
+
+// Finite input, finite weights, an activation that overflows: refused, naming the first tensor in
+// topological order that holds a value that is not finite (as the library finds it with its checks off).
+BOOST_AUTO_TEST_CASE(overflow_inside_the_network_is_refused) {
+    scratch s;
+    // Conv weights of ~1e30 on an input of 1e10: "c" overflows (and the Gemm after it).
+    const std::string tiny = tiny_model_file(s, "huge-weights.onnx", 1e30f, 1.0f);
+    di::tensor x({1, 1, 4, 4});
+    std::fill(x.data.begin(), x.data.end(), 1e10f);
+    const std::string xfile = s.path("x.npy");
+    di::write_npy(xfile, x);
+    const std::string expected = first_non_finite_activation(tiny, x);
+    BOOST_TEST_REQUIRE(expected == "c");
+    for (const std::string& cmd : {"saliency " + tiny + " --input " + xfile + " --out " + s.path("out"),
+                                  "forward " + tiny + " --input " + xfile + " --out " + s.path("out.npy")})
+        expect_refusal(s, cmd, {"huge-weights.onnx", "tensor 'c'", "Conv", "not finite"});
+
+    // A weight that is NaN: "c" holds NaN in channel 0, which the ReLU may turn into 0 downstream.
+    const std::string nan_weight = tiny_model_file(s, "nan-weight.onnx", 1.0f, 1.0f, std::numeric_limits<float>::quiet_NaN());
+    std::fill(x.data.begin(), x.data.end(), 0.5f);
+    di::write_npy(xfile, x);
+    BOOST_TEST_REQUIRE(first_non_finite_activation(nan_weight, x) == "c");
+    expect_refusal(s, "saliency " + nan_weight + " --input " + xfile + " --out " + s.path("out"), {"nan-weight.onnx", "tensor 'c'", "nan"});
+
+    // The bundled model on values of +-1e38: conv layers overflow to +-inf, inf - inf gives NaN,
+    // and the ReLUs may map it back to numbers before the logits. The CLI checks every activation.
+    const std::string m = bundled_model();
+    di::tensor huge({1, 1, 28, 28});
+    for (size_t i = 0; i < huge.data.size(); ++i) huge.data[i] = i % 2 ? 1e38f : -1e38f;
+    const std::string hfile = s.path("huge.npy");
+    di::write_npy(hfile, huge);
+    const std::string first = first_non_finite_activation(m, huge);
+    BOOST_TEST_REQUIRE(!first.empty());
+    {
+        di::network net(di::read_onnx(m), huge.shape, unchecked());
+        BOOST_TEST_MESSAGE("bundled model on +-1e38: first non-finite tensor '" << first << "', logits finite: "
+                                                                                 << finite(net.forward(huge).at(0)));
+    }
+    for (const std::string& cmd : {"saliency " + m + " --input " + hfile + " --out " + s.path("out"),
+                                  "forward " + m + " --input " + hfile + " --out " + s.path("out.npy"),
+                                  "classify " + m + " " + bundled_image().string() + " --scale 1e35"})
+        expect_refusal(s, cmd, {"tensor '", "not finite"});
+    // A scale that makes the preprocessed image itself infinite is refused as input.
+    expect_refusal(s, "classify " + m + " " + bundled_image().string() + " --scale 1e37", {"input 'input'", "inf at", "not a finite number"});
+    expect_refusal(s, "saliency " + m + " --input " + hfile + " --out " + s.path("out"), {"tensor '" + first + "'"});
+}
+
+// A finite forward pass whose backward signal overflows: refused, naming the method, the class and
+// the first tensor from the target back whose signal is not finite.
+BOOST_AUTO_TEST_CASE(non_finite_signal_is_refused) {
+    scratch s;
+    // Conv weights ~1e25 and FC weights ~1e20 on an input of 1e-33: activations stay below ~1e19,
+    // the signal at the input reaches ~1e42.
+    const std::string tiny = tiny_model_file(s, "steep.onnx", 1e25f, 1e20f);
+    di::tensor x({1, 1, 4, 4});
+    std::fill(x.data.begin(), x.data.end(), 1e-33f);
+    const std::string xfile = s.path("x.npy");
+    di::write_npy(xfile, x);
+    BOOST_TEST_REQUIRE(first_non_finite_activation(tiny, x).empty(), "the forward pass is finite");
+    const di::backward_request first{di::target{di::target::kind::class_score, "", {1}, {}}, di::backward_rule::gradient};
+    const std::string where = first_non_finite_signal(tiny, x, first);
+    BOOST_TEST_REQUIRE(!where.empty());
+    BOOST_TEST_MESSAGE("first non-finite signal of class 1: at '" << where << "'");
+    expect_refusal(s, "saliency " + tiny + " --input " + xfile + " --method gradient,guided --class 1,2 --out " + s.path("out"),
+                   {"steep.onnx", "gradient signal for class 1", "tensor '" + where + "'", "not finite"});
+    expect_refusal(s, "saliency " + tiny + " --input " + xfile + " --method guided --class 2 --out " + s.path("out"),
+                   {"guided signal for class 2", "not finite"});
 }
 
 // bench's output is an interface other tools parse: one line `median <number> ms` per run. Only the
