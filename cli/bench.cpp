@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <random>
 
@@ -57,7 +58,7 @@ command add_bench(CLI::App& app) {
                    "signal, as the other commands do)")
         ->capture_default_str()->check(CLI::IsMember({"none", "outputs", "all"}));
     app.add_option("--warmup", o->warmup, "Untimed iterations first")->capture_default_str()->check(CLI::NonNegativeNumber);
-    app.add_option("--threads", o->threads, "oneDNN threads (default: OMP_NUM_THREADS, else all cores)");
+    add_threads_option(app, o->threads);
     return [o] {
         graph g = read_onnx(o->model);
         tensor x;
@@ -103,11 +104,19 @@ command add_bench(CLI::App& app) {
         const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
         // A backward-data pass costs what the forward does; one forward serves every request.
         const double gflop = forward_flops(g, net) * (1.0 + double(requests.size())) * 1e-9;
-        fmt::print("model {}\ninput {}\nwhat {} ({} backward requests)\ncheck {}\niters {}\n", o->model, to_string(x.shape),
-                   o->what, requests.size(), o->check, ms.size());
+        const char* policy = std::getenv("OMP_WAIT_POLICY");
+        const char* spin = std::getenv("GOMP_SPINCOUNT");
+        fmt::print("model {}\ninput {}\nwhat {} ({} backward requests)\ncheck {}\n", o->model, to_string(x.shape), o->what,
+                   requests.size(), o->check);
+        // The thread count the network runs on, and how idle threads wait (read by libgomp at start).
+        fmt::print("threads {}\nwait_policy {}{}\niters {}\n", net.threads(), policy ? policy : "unset (libgomp's default: spin, then sleep)",
+                   spin ? fmt::format(" (GOMP_SPINCOUNT {})", spin) : std::string(), ms.size());
         fmt::print("min {:.3f} ms\nmax {:.3f} ms\nspread {:.3f} ms ({:.1f} % of the median)\n", ms.front(), ms.back(),
                    ms.back() - ms.front(), 100.0 * (ms.back() - ms.front()) / median);
         fmt::print("gflop {:.4f}\ngflops_per_s {:.1f}\n", gflop, gflop / (median * 1e-3));
+        double total = 0;
+        for (double t : ms) total += t;
+        fmt::print("mean {:.3f} ms\n", total / double(ms.size())); // what a collapse under load shows first
         fmt::print("median {:.3f} ms\n", median);
         return 0;
     };

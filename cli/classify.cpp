@@ -24,7 +24,7 @@ command add_classify(CLI::App& app) {
     app.add_option("IMAGE", o->images, "PNG or JPEG images")->required();
     app.add_option("--top", o->top, "How many classes to print per image")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--labels", o->labels, "Class names, one per line (default: model metadata or MODEL's .labels.txt)");
-    app.add_option("--threads", o->threads, "oneDNN threads (default: OMP_NUM_THREADS, else all cores)");
+    add_threads_option(app, o->threads);
     o->pre.add_to(app);
     return [o] {
         graph g = read_onnx(o->model);
@@ -59,7 +59,7 @@ command add_forward(CLI::App& app) {
     app.add_option("MODEL", o->model, "ONNX model file")->required();
     app.add_option("--input", o->input, "float32 .npy tensor fed to the first input as it is (NCHW)")->required();
     app.add_option("--out", o->out, "where to write the first output (.npy, float32)")->required();
-    app.add_option("--threads", o->threads, "oneDNN threads (default: OMP_NUM_THREADS, else all cores)");
+    add_threads_option(app, o->threads);
     return [o] {
         graph g = read_onnx(o->model);
         tensor x = read_input_npy(o->input);

@@ -133,6 +133,27 @@ engine_options engine_flags(int threads, const std::string& nonrelu, finite_chec
     return o;
 }
 
+void add_threads_option(CLI::App& app, int& threads) {
+    app.add_option("--threads", threads,
+                   "Threads (default: OMP_NUM_THREADS, else the number of CPUs this process may run on, e.g. 1 under taskset -c 0)")
+        ->check(CLI::Validator(
+            [](std::string& text) -> std::string {
+                long long v = 0;
+                size_t used = 0;
+                try {
+                    v = std::stoll(text, &used);
+                } catch (const std::exception&) {
+                    used = 0;
+                }
+                if (used == 0 || used != text.size() || v < 1 || v > 4096)
+                    return fmt::format("expects a positive number of threads (1 to 4096), got '{}'; leave it out for the default "
+                                       "(OMP_NUM_THREADS, else the CPUs this process may run on)",
+                                       text);
+                return "";
+            },
+            "N>=1"));
+}
+
 tensor read_input_npy(const std::string& path) {
     tensor x = read_npy(path);
     require_finite(x, path);

@@ -44,6 +44,10 @@ std::vector<std::string> split(const std::string& text, char sep);
 /// NaN that a ReLU turns into 0 is refused too); bench times the library's default (outputs).
 engine_options engine_flags(int threads, const std::string& nonrelu, finite_check check = finite_check::all);
 
+/// --threads N of every command that runs a network: a positive number; 0, negative or non-numeric
+/// values are refused with one line. Left out (0 in `threads`): the library's default_threads().
+void add_threads_option(CLI::App& app, int& threads);
+
 /// A float32 .npy input: read_npy, then refused (input_error naming the file, the first bad index
 /// and its value) when it holds a NaN or an infinity.
 tensor read_input_npy(const std::string& path);

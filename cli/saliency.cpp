@@ -65,7 +65,7 @@ command add_saliency(CLI::App& app) {
                    "deconvnet/guided at a non-ReLU nonlinearity: refuse, or gradient (apply its exact derivative)")->capture_default_str();
     app.add_option("--out", o->out, "Prefix of the output files")->capture_default_str();
     app.add_option("--labels", o->labels, "Class names, one per line (default: model metadata or MODEL's .labels.txt)");
-    app.add_option("--threads", o->threads, "oneDNN threads (default: OMP_NUM_THREADS, else all cores)");
+    add_threads_option(app, o->threads);
     o->pre.add_to(app);
     return [o] {
         if (o->image.empty() && o->input.empty()) throw input_error("saliency needs an IMAGE or --input X.npy");

@@ -41,8 +41,23 @@ enum class finite_check {
              ///< with value -inf before a MaxPool).
 };
 
+/// The thread count engine_options::threads = 0 stands for: OMP_NUM_THREADS when it holds a
+/// positive number (the first of a list), else the number of CPUs this process may run on (its CPU
+/// affinity, sched_getaffinity: 1 under `taskset -c 0`, the cgroup's cpuset in a container), not
+/// the machine's core count. CPU quotas (cgroup cpu.max, `docker --cpus`) are not seen.
+///
+/// How idle threads wait is GNU OpenMP's, read from OMP_WAIT_POLICY / GOMP_SPINCOUNT once when the
+/// program starts; no call can change it later. libgomp's default spins for a while before
+/// sleeping, which collapses when another process keeps a core busy (each parallel region then
+/// waits for a thread the kernel has descheduled): on a shared machine, start programs that use
+/// this library with OMP_WAIT_POLICY=passive. The deepinside command does so by itself.
+int default_threads();
+
 struct engine_options {
-    int threads = 0; ///< 0: OMP_NUM_THREADS, or all cores
+    /// oneDNN and host-loop threads; 0: default_threads(). Negative values throw input_error. The
+    /// network sets this count (omp_set_num_threads) when it is built and at each forward/backward
+    /// call, so networks with different counts can be used in turn from any thread.
+    int threads = 0;
     nonrelu_policy nonrelu = nonrelu_policy::refuse;
     finite_check check = finite_check::outputs;
 };
@@ -81,6 +96,8 @@ public:
     network& operator=(const network&) = delete;
 
     const shape_t& input_shape() const;
+    /// The number of threads this network runs on (engine_options::threads resolved).
+    int threads() const;
     const std::string& input_name() const;
     /// Activation tensors in topological order (the input first), and their shapes.
     const std::vector<std::string>& tensor_names() const;

@@ -11,9 +11,14 @@
 #include <fmt/ranges.h>
 #include <omp.h>
 
+#include <sched.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <set>
+#include <thread>
 
 namespace deepinside {
 
@@ -31,6 +36,37 @@ backward_rule parse_backward_rule(const std::string& name) {
     if (name == "deconvnet") return backward_rule::deconvnet;
     if (name == "guided") return backward_rule::guided;
     throw input_error(fmt::format("unknown method '{}': choose gradient, deconvnet or guided", name));
+}
+
+namespace {
+
+/// CPUs in the calling thread's affinity mask (the process's, unless a thread changed its own).
+int affinity_cpus() {
+    for (int cpus = 1024; cpus <= (1 << 20); cpus *= 2) {
+        cpu_set_t* set = CPU_ALLOC(cpus);
+        if (!set) break;
+        const size_t size = CPU_ALLOC_SIZE(cpus);
+        CPU_ZERO_S(size, set);
+        const int rc = sched_getaffinity(0, size, set);
+        const int count = rc == 0 ? CPU_COUNT_S(size, set) : 0;
+        const int err = errno;
+        CPU_FREE(set);
+        if (rc == 0) return std::max(count, 1);
+        if (err != EINVAL) break; // EINVAL: the kernel's mask is larger than `cpus`
+    }
+    return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+} // namespace
+
+int default_threads() {
+    if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+        char* end = nullptr;
+        errno = 0;
+        const long n = std::strtol(env, &end, 10);
+        if (end != env && errno == 0 && n > 0 && n <= 1 << 16 && (*end == '\0' || *end == ',' || *end == ' ')) return static_cast<int>(n);
+    }
+    return affinity_cpus();
 }
 
 namespace {
@@ -96,9 +132,15 @@ struct network::impl {
     std::vector<std::unique_ptr<backward_plan>> plans;
     std::map<std::string, dnnl::reorder> read_reorders; ///< see reorder_to_plain()
     bool forward_done = false;
+    int threads = 1; ///< options.threads resolved (see default_threads())
 
     impl(const graph& model, const shape_t& shape, const engine_options& opts) : g(model), options(opts), input_shape(shape) {
-        if (options.threads > 0) omp_set_num_threads(options.threads);
+        if (options.threads < 0)
+            throw input_error(fmt::format("engine_options.threads is {}: give a positive number of threads, or 0 for the default",
+                                          options.threads));
+        threads = options.threads > 0 ? options.threads : default_threads();
+        // Before any primitive is created: oneDNN sizes its work partitions from this count.
+        omp_set_num_threads(threads);
         passes::fold_constant_identities(g);
         if (g.inputs.empty()) throw model_error(fmt::format("{}: the graph has no input", g.source));
         const value_info& in = g.inputs.front();
@@ -431,6 +473,7 @@ network::network(const graph& g, const shape_t& input_shape, const engine_option
 network::~network() = default;
 
 const shape_t& network::input_shape() const { return impl_->input_shape; }
+int network::threads() const { return impl_->threads; }
 const std::string& network::input_name() const { return impl_->input_name; }
 const std::vector<std::string>& network::tensor_names() const { return impl_->tensor_names; }
 shape_t network::shape_of(const std::string& name) const { return impl_->act(name).shape; }
@@ -443,6 +486,7 @@ std::vector<tensor> network::forward(const tensor& input) {
         throw input_error(fmt::format("input of shape {} given to a network compiled for {}", to_string(input.shape),
                                       to_string(impl_->input_shape)));
     require_finite(input, fmt::format("{}: input '{}'", impl_->g.source, impl_->input_name));
+    omp_set_num_threads(impl_->threads); // this network's count, whichever network ran last on this thread
     dnnl::memory& m = impl_->acts[impl_->input_name].mem;
     std::memcpy(m.get_data_handle(), input.data.data(), input.data.size() * sizeof(float));
     impl_->forward_done = false;
@@ -461,10 +505,12 @@ std::vector<tensor> network::forward(const tensor& input) {
 tensor network::read(const std::string& name) const { return impl_->read(name); }
 
 void network::prepare_backward(size_t requests, const std::string& wrt) {
+    omp_set_num_threads(impl_->threads);
     impl_->plan_for(impl_->score_name, wrt.empty() ? impl_->input_name : wrt, static_cast<int64_t>(std::max<size_t>(requests, 1)));
 }
 
 std::vector<tensor> network::backward(const std::vector<backward_request>& requests, const std::string& wrt) {
+    omp_set_num_threads(impl_->threads);
     return impl_->backward(requests, wrt);
 }
 

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cstdio>
@@ -24,6 +25,7 @@
 #include <limits>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -497,6 +499,68 @@ BOOST_AUTO_TEST_CASE(non_finite_signal_is_refused) {
                    {"steep.onnx", "gradient signal for class 1", "tensor '" + where + "'", "not finite"});
     expect_refusal(s, "saliency " + tiny + " --input " + xfile + " --method guided --class 2 --out " + s.path("out"),
                    {"guided signal for class 2", "not finite"});
+}
+
+// ---- Threads ----------------------------------------------------------------------------------
+
+namespace {
+
+/// The CPUs this test process may run on, in the affinity mask's order.
+std::vector<int> allowed_cpus() {
+    cpu_set_t mask;
+    CPU_ZERO(&mask);
+    BOOST_REQUIRE(sched_getaffinity(0, sizeof mask, &mask) == 0);
+    std::vector<int> cpus;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &mask)) cpus.push_back(c);
+    BOOST_REQUIRE(!cpus.empty());
+    return cpus;
+}
+
+/// The value of bench's `KEY value...` line ("" when absent).
+std::string bench_line(const std::string& out, const std::string& key) {
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind(key + " ", 0) == 0) return line.substr(key.size() + 1);
+    return "";
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(threads_zero_and_negative_are_refused) {
+    scratch s;
+    const std::string m = bundled_model(), img = bundled_image().string();
+    di::tensor x({1, 1, 28, 28});
+    const std::string xfile = s.path("x.npy");
+    di::write_npy(xfile, x);
+    for (const std::string t : {"0", "-1", "-8", "two"})
+        for (const std::string& cmd : {"classify " + m + " " + img, "forward " + m + " --input " + xfile + " --out " + s.path("out.npy"),
+                                       "saliency " + m + " " + img + " --out " + s.path("out"), "bench " + m + " --iters 1"})
+            expect_refusal(s, cmd + " --threads " + t, {"--threads", "positive number of threads", "'" + t + "'"});
+}
+
+// bench prints the thread count the network runs on and the OpenMP wait policy of the process.
+BOOST_AUTO_TEST_CASE(default_threads_follow_the_affinity, *deepinside::test_support::needs_file("/usr/bin/taskset", "util-linux")) {
+    const std::vector<int> cpus = allowed_cpus();
+    const std::string bench = "bench " + bundled_model() + " --iters 1 --warmup 0";
+    const std::string clean = "env -u OMP_NUM_THREADS -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT";
+    const std::string one_cpu = clean + " taskset -c " + std::to_string(cpus.front());
+    auto bench_says = [&](const std::string& prefix, const std::string& args, const std::string& key) {
+        const result r = run(bench + args, prefix);
+        BOOST_TEST_REQUIRE(r.status == 0, prefix << ": " << r.err);
+        return bench_line(r.out, key);
+    };
+    // Defaults: the CPUs of the affinity mask, not the machine's cores.
+    BOOST_TEST(bench_says(one_cpu, "", "threads") == "1");
+    BOOST_TEST(bench_says(clean, "", "threads") == std::to_string(cpus.size()));
+    // The user's choices win: OMP_NUM_THREADS over the mask, --threads over both.
+    BOOST_TEST(bench_says(one_cpu + " env OMP_NUM_THREADS=3", "", "threads") == "3");
+    BOOST_TEST(bench_says(one_cpu + " env OMP_NUM_THREADS=3", " --threads 2", "threads") == "2");
+    // Waiting: passive unless the user chose (one CPU: libgomp's default, which barely spins there).
+    BOOST_TEST(bench_says(clean, "", "wait_policy") == (cpus.size() > 1 ? "passive" : "unset (libgomp's default: spin, then sleep)"));
+    BOOST_TEST(bench_says(clean + " OMP_WAIT_POLICY=active", "", "wait_policy") == "active");
+    BOOST_TEST(bench_says(clean + " GOMP_SPINCOUNT=1000", "", "wait_policy").find("GOMP_SPINCOUNT 1000") != std::string::npos);
+    BOOST_TEST(bench_says(one_cpu, "", "wait_policy").rfind("unset", 0) == 0);
 }
 
 // bench's output is an interface other tools parse: one line `median <number> ms` per run. Only the
