@@ -453,9 +453,31 @@ graph build_graph(const ::onnx::ModelProto& model, const opset_map& opsets, cons
     return copy;
 }
 
+// ONNX 1.12's shape inference for Conv, MaxPool and AveragePool divides by every stride without
+// checking it: a stride of 0 killed the whole process with SIGFPE (found by fuzz/onnx_reader.cpp).
+// A sweep of the supported ops' integer attributes (strides, dilations, kernel_shape, pads, group,
+// axis, axes, size, transA) over 0, -1, ±2^63 and 2^40 crashed it on zero strides only. The engine
+// refuses such strides as well (ops/window.cpp), but only after the reader has run.
+void check_strides_for_onnx(const ::onnx::GraphProto& g, const std::string& source) {
+    for (const auto& n : g.node()) {
+        if (!is_default_domain(n.domain()) ||
+            (n.op_type() != "Conv" && n.op_type() != "MaxPool" && n.op_type() != "AveragePool"))
+            continue;
+        for (const auto& a : n.attribute()) {
+            if (a.name() != "strides") continue;
+            for (int i = 0; i < a.ints_size(); ++i)
+                if (a.ints(i) < 1)
+                    throw model_error(fmt::format("{}: {} attribute 'strides' holds {} at position {}; strides must be "
+                                                  "positive",
+                                                  source, label(n), a.ints(i), i));
+        }
+    }
+}
+
 // ONNX's checker, as check_model does it but with the model's folder so external data resolves,
 // then strict shape inference on a copy without the declared shapes we do not trust.
 void run_onnx_checks(::onnx::ModelProto& model, const tensor_source& src) {
+    check_strides_for_onnx(model.graph(), src.file);
     std::unordered_map<std::string, int> imports;
     for (const auto& import : model.opset_import()) imports[import.domain()] = static_cast<int>(import.version());
     try {
