@@ -56,8 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view input = fuzz_support::as_view(data, size);
     const size_t split = input.find(separator);
     fuzz_support::overwrite(folder.model, input.substr(0, split));
-    fuzz_support::overwrite(folder.weights,
-                            split == std::string_view::npos ? std::string_view() : input.substr(split + separator.size()));
+    fuzz_support::overwrite(folder.weights, split == std::string_view::npos ? std::string_view()
+                                                                            : input.substr(split + separator.size()));
     try {
         const deepinside::graph g = deepinside::read_onnx(folder.model.string());
         // An accepted graph's constants must hold as many values as their shapes say.

@@ -168,8 +168,8 @@ void check_png_chunk_lengths(const std::string& path, const std::vector<uint8_t>
         const uint64_t length = uint64_t{file[pos]} << 24 | uint64_t{file[pos + 1]} << 16 |
                                 uint64_t{file[pos + 2]} << 8 | uint64_t{file[pos + 3]};
         const bool iend = std::memcmp(file.data() + pos + 4, "IEND", 4) == 0;
-        const uint64_t remaining = file.size() - pos - 8; // after the length and type fields
-        if (length + 4 > remaining) // data and CRC
+        const uint64_t remaining = file.size() - pos - 8; // bytes after the length and type fields
+        if (length + 4 > remaining) // the data and the CRC
             throw input_error(fmt::format("{}: corrupt or truncated PNG: the chunk at byte {} claims {} bytes of data, "
                                           "but only {} bytes follow its header",
                                           path, pos, length, remaining));
@@ -268,7 +268,8 @@ void jpeg_message_handler(j_common_ptr cinfo, int level) {
 
 // Called by libjpeg between steps of the decoding, after each new scan has started.
 void jpeg_progress_handler(j_common_ptr cinfo) {
-    if (!cinfo->is_decompressor || reinterpret_cast<j_decompress_ptr>(cinfo)->input_scan_number <= max_jpeg_scans) return;
+    if (!cinfo->is_decompressor || reinterpret_cast<j_decompress_ptr>(cinfo)->input_scan_number <= max_jpeg_scans)
+        return;
     auto* ctx = reinterpret_cast<jpeg_context*>(cinfo->err);
     ctx->too_many_scans = true;
     std::longjmp(ctx->jump, 1);
@@ -316,7 +317,8 @@ image decode_jpeg(const std::string& path, const std::vector<uint8_t>& file, con
     const auto fail = [&] {
         if (ctx.too_many_scans)
             return input_error(fmt::format("{}: JPEG has more than {} scans (encoders write about 10); refused, since "
-                                           "each scan costs a pass over the whole image", path, max_jpeg_scans));
+                                           "each scan costs a pass over the whole image",
+                                           path, max_jpeg_scans));
         return input_error(fmt::format("{}: corrupt or truncated JPEG: {}", path, ctx.message));
     };
     if (!jpeg_phase_read_header(&cinfo, &ctx, file.data(), file.size())) throw fail();
