@@ -145,7 +145,12 @@ run_child() {
 
 fmt_duration() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 
-cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+# The CPU as /proc/cpuinfo names it, with what a virtual machine's terse name leaves out.
+cpu=$(awk -F': *' '/^model name/ && !n {n = $2} /^cpu family/ && !f {f = $2} /^model\t/ && !m {m = $2}
+                   /^flags/ && !fl {fl = " " $2 " "}
+                   END {isa = fl ~ / avx512f / ? "AVX-512" : fl ~ / avx2 / ? "AVX2" : "no AVX2"
+                        vm = fl ~ / hypervisor / ? ", virtual machine" : ""
+                        printf "%s (family %s, model %s, %s%s)", n, f, m, isa, vm}' /proc/cpuinfo)
 say "checkout $checkout at ${rev:0:12} ($(git -C "$checkout" log -1 --format=%s "$rev"))"
 say "root $root, log $log, host $(nproc) cores, CPU ${cpu:-unknown}"
 
