@@ -15,6 +15,7 @@ packages=(
   libonnx-testdata                  # ONNX's backend node tests (conformance)
   dataset-fashion-mnist             # training data of the bundled model
   python3-numpy python3-torch python3-torchvision python3-onnx  # reference exports and cross-checks
+  python3-pil                       # tests/io compares our JPEG decoding with PIL's
   clang libclang-rt-14-dev          # libFuzzer targets (fuzz/), run briefly by tools/test.sh
 )
 
