@@ -77,6 +77,17 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_pass sanitize-unit build-sanitize -L unit
 
 echo
+echo "== fuzzing: each target for a fixed number of executions (tools/fuzz.sh) =="
+fuzz_runs=20000
+if FUZZ_SEED=1 tools/fuzz.sh "$fuzz_runs" 2>&1 | tee "$logs/fuzz.log"; then
+  summary+=("$(printf '%-28s %-12s %-8s %s' fuzz "4 targets" passed "$fuzz_runs executions each")")
+  passed=$((passed + 1))
+else
+  summary+=("$(printf '%-28s %-12s %-8s %s' fuzz "4 targets" failed "see build/test-logs/fuzz.log")")
+  failed=$((failed + 1))
+fi
+
+echo
 echo "== what each area checked =="
 printf '%s\n' "${summary[@]}"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
