@@ -9,7 +9,8 @@
 #   tools/fuzz.sh [RUNS]     build, seed and run every target RUNS times (default 20000)
 #   tools/fuzz.sh seeds      only (re)write the seed corpora into build-fuzz/seeds/
 #
-# Environment: FUZZ_TARGETS (default "onnx_reader npy png jpeg"), FUZZ_JOBS (build jobs, default 2),
+# Environment: FUZZ_TARGETS (default "onnx_reader npy png jpeg"), FUZZ_BUILD_DIR (default build-fuzz;
+# one run at a time per folder, a second waits), FUZZ_JOBS (build jobs, default 2),
 # FUZZ_TIMEOUT (seconds per input, default 5), FUZZ_RSS_LIMIT_MB (default 2048),
 # FUZZ_MALLOC_LIMIT_MB (default 1024), FUZZ_SEED (libFuzzer -seed, default random).
 # Corpora: build-fuzz/corpus/<target>/ keeps what the fuzzer finds interesting from run to run;
@@ -18,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 targets=(${FUZZ_TARGETS:-onnx_reader npy png jpeg})
-build=build-fuzz
+build=${FUZZ_BUILD_DIR:-build-fuzz}
 python=/usr/bin/python3
 
 # Seconds since a `date +%s.%N` stamp.
@@ -29,14 +30,24 @@ make_seeds() {
   "$python" fuzz/make_seeds.py "$build/seeds" --max-len 65536
 }
 
-if [ "${1:-}" = "seeds" ]; then
-  make_seeds
-  exit 0
-fi
 runs=${1:-20000}
-if ! [[ "$runs" =~ ^[0-9]+$ ]]; then
+if ! [[ "$runs" =~ ^[0-9]+$ || "$runs" = seeds ]]; then
   echo "usage: tools/fuzz.sh [RUNS] | tools/fuzz.sh seeds" >&2
   exit 2
+fi
+
+# One tools/fuzz.sh at a time per build folder: a second one would rebuild the targets, rewrite the
+# seeds and truncate the logs under a running one.
+mkdir -p "$build"
+exec 9> "$build/.fuzz.lock"
+if ! flock -n 9; then
+  echo "fuzz: $build is in use by another tools/fuzz.sh; waiting (FUZZ_BUILD_DIR=... picks another folder)" >&2
+  flock 9
+fi
+
+if [ "$runs" = seeds ]; then
+  make_seeds
+  exit 0
 fi
 
 for tool in clang clang++; do
@@ -85,7 +96,7 @@ for t in "${targets[@]}"; do
 
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -n 1)
-  done_line=$(grep -E '^#[0-9]+[[:space:]]+(DONE|INITED|NEW|REDUCE|pulse)' "$log" | tail -n 1 || true)
+  done_line=$(grep -a -E '^#[0-9]+[[:space:]]+(DONE|INITED|NEW|REDUCE|pulse)' "$log" | tail -n 1 || true)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<< "$done_line")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<< "$done_line")
   files=$(find "$corpus" -type f | wc -l)
@@ -100,7 +111,7 @@ for t in "${targets[@]}"; do
   printf 'fuzz %-11s %9s execs %7.1f s %7s exec/s  cov %5s ft %6s  corpus %5s files %6s kB  rss %5s MB  %s\n' \
     "$t" "$execs" "$seconds" "$rate" "${cov:-?}" "${ft:-?}" "$files" "$bytes" "${rss:-?}" "$verdict"
   if [ "$verdict" != ok ]; then
-    grep -E 'ERROR|SUMMARY|fuzz target:|==[0-9]+==|Test unit written' "$log" | head -n 12 | sed 's/^/  /' >&2 || true
+    grep -a -E 'ERROR|SUMMARY|fuzz target:|==[0-9]+==|Test unit written' "$log" | head -n 12 | sed 's/^/  /' >&2 || true
   fi
 done
 printf 'fuzz: total %.0f s\n' "$(elapsed "$start")"
