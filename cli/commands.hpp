@@ -14,5 +14,6 @@ command add_classify(CLI::App& app);
 command add_forward(CLI::App& app);
 command add_saliency(CLI::App& app);
 command add_bench(CLI::App& app);
+command add_verify(CLI::App& app);
 
 } // namespace deepinside::cli

@@ -57,6 +57,8 @@ int main(int argc, char** argv) {
     add("saliency", "Image-specific class saliency: gradient, DeconvNet or guided backprop signals and maps",
         deepinside::cli::add_saliency);
     add("bench", "Time forward or saliency passes (median and spread)", deepinside::cli::add_bench);
+    add("verify", "Certify, layer by layer, that DeconvNet is the gradient except at ReLU (the paper's section 4)",
+        deepinside::cli::add_verify);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -6,6 +6,7 @@
 
 #include <deepinside/errors.hpp>
 #include <deepinside/onnx_reader.hpp>
+#include <deepinside/saliency.hpp>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -18,18 +19,6 @@
 namespace deepinside::cli {
 
 namespace {
-
-/// The paper's map: per image, the maximum over channels of |signal| (section 3.1). Shape [N, H, W].
-tensor saliency_map(const tensor& signal) {
-    if (signal.shape.size() != 4) throw input_error(fmt::format("a saliency map needs a 4-D signal, got {}", to_string(signal.shape)));
-    const int64_t n = signal.shape[0], c = signal.shape[1], hw = signal.shape[2] * signal.shape[3];
-    tensor map({n, signal.shape[2], signal.shape[3]});
-    for (int64_t b = 0; b < n; ++b)
-        for (int64_t k = 0; k < c; ++k)
-            for (int64_t i = 0; i < hw; ++i)
-                map.data[b * hw + i] = std::max(map.data[b * hw + i], std::fabs(signal.data[(b * c + k) * hw + i]));
-    return map;
-}
 
 tensor image_of(const tensor& batch, int64_t b) {
     shape_t s(batch.shape.begin() + 1, batch.shape.end());

@@ -160,6 +160,7 @@ json aggregate_gradient_check(const std::vector<image_certificate>& images) {
         directions += c.gradient_check.directions.size();
     }
     return {{"directions", directions},
+            {"jitter", number(first.jitter)},
             {"step", number(first.step)},
             {"bound", number(first.bound)},
             {"max_rel_error", number(max_rel_error)},
@@ -188,6 +189,7 @@ std::string target_kind_name(target::kind k) {
     case target::kind::channel_sum: return "channel_sum";
     case target::kind::channel_max: return "channel_max";
     case target::kind::tensor_sum: return "tensor_sum";
+    case target::kind::weighted_sum: return "weighted_sum";
     }
     return "unknown";
 }
@@ -260,6 +262,7 @@ json to_json(const gradient_check_result& g) {
                               {"engine", number(d.engine)},
                               {"rel_error", number(d.rel_error)}});
     return {{"directions", std::move(directions)},
+            {"jitter", number(g.jitter)},
             {"step", number(g.step)},
             {"bound", number(g.bound)},
             {"max_rel_error", number(g.max_rel_error)},

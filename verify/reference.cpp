@@ -185,30 +185,10 @@ dtensor reference_network::backward(const std::map<std::string, dtensor>& activa
         const node& n = graph_.nodes[i];
         auto d = diffs.find(n.outputs[0]);
         if (d == diffs.end()) continue;
-        src_list src;
-        std::vector<bool> need;
-        for (const auto& in : n.inputs) {
-            auto a = in.empty() ? activations.end() : activations.find(in);
-            if (a != activations.end()) {
-                src.push_back(&a->second);
-                need.push_back(true);
-            } else {
-                src.push_back(in.empty() ? nullptr : &constants_.at(in));
-                need.push_back(false);
-            }
-        }
-        // An input that does not depend on the network input may still be an activation (computed from
-        // constants); the table only guarantees diffs for inputs that do depend on it.
-        const op_entry& e = op_of(n);
-        for (size_t k = 0; k < need.size(); ++k)
-            if (need[k] && (k >= 32 || !((e.differentiable >> k) & 1u))) need[k] = false;
-        const backward_args args{n, src, find_act(n.outputs[0]), d->second, need, rule, policy};
-        std::vector<dtensor> diff_src = e.backward(args);
-        for (size_t k = 0; k < need.size(); ++k) {
-            if (!need[k]) continue;
-            dtensor& g = diff_src.at(k);
-            if (g.shape != src[k]->shape || g.size() != src[k]->size())
-                throw std::logic_error(fmt::format("reference {}: backward produced a malformed diff", n.describe()));
+        std::vector<dtensor> diff_src = node_backward(n, activations, d->second, rule, policy);
+        for (size_t k = 0; k < diff_src.size(); ++k) {
+            if (diff_src[k].data.empty() && diff_src[k].shape.empty()) continue;
+            dtensor& g = diff_src[k];
             auto [it, inserted] = diffs.try_emplace(n.inputs[k], std::move(g));
             if (!inserted)
                 for (size_t j = 0; j < it->second.data.size(); ++j) it->second.data[j] += g.data[j];
@@ -216,6 +196,47 @@ dtensor reference_network::backward(const std::map<std::string, dtensor>& activa
     }
     auto r = diffs.find(wrt_name);
     return r != diffs.end() ? r->second : dtensor(wrt_act.shape);
+}
+
+std::vector<dtensor> reference_network::node_backward(const node& n, const std::map<std::string, dtensor>& activations,
+                                                     const dtensor& diff_dst, backward_rule rule,
+                                                     nonrelu_policy policy) const {
+    auto out = activations.find(n.outputs.at(0));
+    if (out == activations.end())
+        throw input_error(fmt::format("{}: output '{}' is not an activation of the forward pass", n.describe(), n.outputs[0]));
+    if (diff_dst.shape != out->second.shape || diff_dst.size() != out->second.size())
+        throw input_error(fmt::format("{}: signal of shape {} for output '{}' of shape {}", n.describe(),
+                                      to_string(diff_dst.shape), n.outputs[0], to_string(out->second.shape)));
+    src_list src;
+    std::vector<bool> need;
+    for (const auto& in : n.inputs) {
+        auto a = in.empty() ? activations.end() : activations.find(in);
+        if (a != activations.end()) {
+            src.push_back(&a->second);
+            need.push_back(true);
+        } else {
+            src.push_back(in.empty() ? nullptr : &constants_.at(in));
+            need.push_back(false);
+        }
+    }
+    // An input that does not depend on the network input may still be an activation (computed from
+    // constants); the table only guarantees diffs for inputs that do depend on it.
+    const op_entry& e = op_of(n);
+    for (size_t k = 0; k < need.size(); ++k)
+        if (need[k] && (k >= 32 || !((e.differentiable >> k) & 1u))) need[k] = false;
+    const backward_args args{n, src, out->second, diff_dst, need, rule, policy};
+    std::vector<dtensor> diff_src = e.backward(args);
+    diff_src.resize(need.size());
+    for (size_t k = 0; k < need.size(); ++k) {
+        if (!need[k]) {
+            diff_src[k] = dtensor();
+            continue;
+        }
+        const dtensor& g = diff_src[k];
+        if (g.shape != src[k]->shape || g.size() != src[k]->size())
+            throw std::logic_error(fmt::format("reference {}: backward produced a malformed diff", n.describe()));
+    }
+    return diff_src;
 }
 
 src_list reference_network::inputs_of(const node& n, const std::map<std::string, dtensor>& acts) const {

@@ -60,6 +60,15 @@ public:
                      backward_rule rule, nonrelu_policy policy = nonrelu_policy::refuse,
                      const std::string& wrt = "") const;
 
+    /// The backward of one node under `rule`: from `diff_dst` = d f / d (its first output) to d f / d
+    /// each input that is a differentiable activation; other entries are empty (shape {} and no data).
+    std::vector<dtensor> node_backward(const node& n, const std::map<std::string, dtensor>& activations,
+                                       const dtensor& diff_dst, backward_rule rule,
+                                       nonrelu_policy policy = nonrelu_policy::refuse) const;
+
+    /// The graph as the reference holds it.
+    const graph& model() const { return graph_; }
+
     /// Where two forward passes of one input lead backward to different discrete decisions (for
     /// example the engine's f32 activations, widened, against the reference's own double ones): one
     /// entry per node whose backward takes such decisions (ReLU and LeakyReLU signs, Clip regions,

@@ -41,6 +41,11 @@ enum class finite_check {
              ///< with value -inf before a MaxPool).
 };
 
+/// Every node of `g` the engine cannot run (an op type or opset outside its table, another domain),
+/// as one message naming each such node and listing the supported ops once; "" when there is none.
+/// Building a network stops at the first; this lists them all (the verifier reports them).
+std::string unsupported_nodes(const graph& g);
+
 /// The thread count engine_options::threads = 0 stands for: OMP_NUM_THREADS when it holds a
 /// positive number (the first of a list), else the number of CPUs this process may run on (its CPU
 /// affinity, sched_getaffinity: 1 under `taskset -c 0`, the cgroup's cpuset in a container), not
@@ -70,6 +75,8 @@ struct target {
         channel_sum, ///< the sum of channel `index` of `tensor`
         channel_max, ///< the largest unit of channel `index` of `tensor` (chosen per image)
         tensor_sum,  ///< the sum of the whole `tensor`
+        weighted_sum, ///< <weights, tensor>: any signal at `tensor`, given in `weights` (the verifier
+                      ///< sends chosen signals through single layers this way)
     };
     kind what = kind::class_score;
     /// Tensor name; "" means the class-score tensor (see network::score_tensor()).
@@ -78,6 +85,8 @@ struct target {
     std::vector<int64_t> index;
     /// For `neuron` on a 4-D tensor: (y, x).
     std::vector<int64_t> unit;
+    /// For `weighted_sum`: one value per element of `tensor` (its whole shape, batch included), C order.
+    std::vector<float> weights{};
 };
 
 struct backward_request {

@@ -15,8 +15,9 @@ struct read_options {
 
 /// Parses an ONNX file with ONNX's own protobuf classes, runs ONNX's checker and shape inference
 /// where Debian's onnx can (IR <= 8, opset <= 17) and the project's own structural checks on every
-/// file, then builds the graph. Throws model_error (malformed), unsupported_error (an op outside the
-/// supported table, a non-float tensor type), io_error (unreadable).
+/// file, then builds the graph. Throws model_error (malformed), unsupported_error (a non-float tensor
+/// type, an opset or IR version outside the supported range), io_error (unreadable). Op types are
+/// not checked against the engine's table: `network` refuses a node it cannot run when it is built.
 graph read_onnx(const std::string& path, const read_options& options = {});
 
 /// Same, from bytes already in memory; `source` names them in messages, `base_dir` is where

@@ -3,9 +3,11 @@
 #include "engine/builders.hpp"
 #include "graph/passes.hpp"
 #include "ops/op.hpp"
+#include "ops/registry.hpp"
 
 #include <deepinside/errors.hpp>
 #include <deepinside/network.hpp>
+#include <deepinside/rules.hpp>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -36,6 +38,20 @@ backward_rule parse_backward_rule(const std::string& name) {
     if (name == "deconvnet") return backward_rule::deconvnet;
     if (name == "guided") return backward_rule::guided;
     throw input_error(fmt::format("unknown method '{}': choose gradient, deconvnet or guided", name));
+}
+
+std::string unsupported_nodes(const graph& g) {
+    std::vector<std::string> nodes;
+    for (const node& n : g.nodes) {
+        try {
+            ops::check_supported(n);
+        } catch (const unsupported_error&) {
+            nodes.push_back(fmt::format("{} (opset {})", n.describe(), n.opset));
+        }
+    }
+    if (nodes.empty()) return "";
+    return fmt::format("{}: {} node{} the engine cannot run: {}; supported ops: {}", g.source, nodes.size(),
+                       nodes.size() == 1 ? "" : "s", fmt::join(nodes, ", "), ops::supported_op_list());
 }
 
 namespace {
@@ -104,6 +120,7 @@ std::string describe(const target& t, const std::string& tensor_name) {
     case target::kind::channel_sum: return fmt::format("the sum of channel {} of '{}'", idx, tensor_name);
     case target::kind::channel_max: return fmt::format("the largest unit of channel {} of '{}'", idx, tensor_name);
     case target::kind::tensor_sum: return fmt::format("the sum of '{}'", tensor_name);
+    case target::kind::weighted_sum: return fmt::format("a weighted sum of '{}'", tensor_name);
     }
     return "?";
 }
@@ -163,7 +180,12 @@ struct network::impl {
         tensor_names.push_back(input_name);
         engine::forward_builder fb(g, eng, acts, forward_steps);
         for (const node& n : g.nodes) {
-            auto o = ops::make_op(n);
+            std::unique_ptr<ops::op> o;
+            try {
+                o = ops::make_op(n);
+            } catch (const unsupported_error& e) {
+                throw unsupported_error(fmt::format("{}: {}", g.source, e.what()));
+            }
             fb.set_node(&o->spec());
             try {
                 o->build_forward(fb);
@@ -276,7 +298,7 @@ struct network::impl {
             } catch (const dnnl::error& e) {
                 throw unsupported_error(fmt::format("{}: oneDNN cannot build its backward: {}", n.describe(), e.what()));
             }
-            if (ops[k]->kind() == ops::nonlinearity::other) p->nonrelu.push_back(ops[k].get());
+            if (rules::find(n.op_type)->under_rules == rules::behaviour::nonrelu) p->nonrelu.push_back(ops[k].get());
         }
         bb.set_node(nullptr);
         const dnnl::memory r = bb.diff(wrt);
@@ -349,6 +371,12 @@ struct network::impl {
                 }
                 case target::kind::tensor_sum:
                     std::fill_n(s, per_image, 1.0f);
+                    break;
+                case target::kind::weighted_sum:
+                    if (static_cast<int64_t>(tg.weights.size()) != per_image * batch)
+                        throw input_error(fmt::format("weighted target on '{}' of shape {}: {} weights, expected {}", p.from,
+                                                      to_string(t.shape), tg.weights.size(), per_image * batch));
+                    std::copy_n(tg.weights.data() + n * per_image, per_image, s);
                     break;
                 }
             }

@@ -15,7 +15,9 @@
 //  4. Graph building: initializers and Constant nodes become constants (tensors.cpp checks dims,
 //     element count overflow, data size against the bytes that hold it before allocating, and
 //     external data paths in external_data.cpp); unused tensors of other element types are skipped,
-//     used ones are unsupported; every other node must be in ops::check_supported's table; attributes
+//     used ones are unsupported; op types are not checked here (the reader does not depend on the
+//     engine's op table, so that the verifier can read a model holding an op the engine lacks and
+//     report it; the network refuses such a node when it is built); attributes
 //     of kinds the engine cannot use (graphs, sparse tensors, strings lists) are unsupported; inputs
 //     must be float tensors of known rank with no negative dimension.
 //  5. ONNX's checker (check_graph with the model's folder, so external data resolves) and strict
@@ -27,7 +29,6 @@
 #include <deepinside/onnx_reader.hpp>
 
 #include "onnx/detail.hpp"
-#include "ops/registry.hpp"
 
 #include <onnx/checker.h>
 #include <onnx/shape_inference/implementation.h>
@@ -386,11 +387,6 @@ graph build_graph(const ::onnx::ModelProto& model, const opset_map& opsets, cons
             constant value = constant_value(np, n, src);
             g.constants[np.output(0)] = std::move(value);
             continue;
-        }
-        try {
-            ops::check_supported(n);
-        } catch (const unsupported_error& e) {
-            throw unsupported_error(fmt::format("{}: {}", src.file, e.what()));
         }
         for (const auto& a : np.attribute()) {
             if (a.name().empty())

@@ -4,6 +4,8 @@
 // forward's parameters.
 #include "ops/op.hpp"
 
+#include <deepinside/rules.hpp>
+
 #include <cmath>
 #include <limits>
 
@@ -65,30 +67,29 @@ protected:
     float alpha_ = 0.0f, beta_ = 0.0f, scale_ = 1.0f;
 };
 
-/// ReLU: the one op whose backward depends on the rule.
+/// ReLU: the one op whose backward depends on the rule. Which masks a rule applies is data, read
+/// from rules::relu_masks_of; this loop only applies them.
 class relu_op final : public eltwise_op {
 public:
     using eltwise_op::eltwise_op;
-    nonlinearity kind() const override { return nonlinearity::relu; }
 
 private:
     void configure(engine::forward_builder&) override {}
 
     // The forward mask 1(x > 0) is read from the output: y > 0 exactly when x > 0.
     void backward_slice(float* out, const float* g, const float*, const float* y, int64_t n, backward_rule rule) const override {
-        switch (rule) {
-        case backward_rule::gradient: // dS/dx: the signal where the input was positive
-#pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
-            for (int64_t i = 0; i < n; ++i) out[i] = y[i] > 0.0f ? g[i] : 0.0f;
-            break;
-        case backward_rule::deconvnet: // relu of the signal, ignoring the forward input
-#pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
-            for (int64_t i = 0; i < n; ++i) out[i] = g[i] > 0.0f ? g[i] : 0.0f;
-            break;
-        case backward_rule::guided: // both masks
+        const rules::relu_masks m = rules::relu_masks_of(rule);
+        if (m.input_positive && m.signal_positive) {
 #pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
             for (int64_t i = 0; i < n; ++i) out[i] = (g[i] > 0.0f && y[i] > 0.0f) ? g[i] : 0.0f;
-            break;
+        } else if (m.input_positive) {
+#pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
+            for (int64_t i = 0; i < n; ++i) out[i] = y[i] > 0.0f ? g[i] : 0.0f;
+        } else if (m.signal_positive) {
+#pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
+            for (int64_t i = 0; i < n; ++i) out[i] = g[i] > 0.0f ? g[i] : 0.0f;
+        } else {
+            std::copy_n(g, n, out);
         }
     }
 };
@@ -98,7 +99,6 @@ private:
 class smooth_op final : public eltwise_op {
 public:
     using eltwise_op::eltwise_op;
-    nonlinearity kind() const override { return nonlinearity::other; }
 
 private:
     void configure(engine::forward_builder& fb) override {

@@ -14,13 +14,6 @@
 
 namespace deepinside::ops {
 
-/// How an op behaves under the three backward rules.
-enum class nonlinearity {
-    none,  ///< linear or piecewise-selecting (conv, pooling, reshape...): exact backward under every rule
-    relu,  ///< where the rules differ (the paper's section 4)
-    other, ///< a nonlinearity without an agreed DeconvNet/guided definition (ELU, sigmoid...)
-};
-
 class op {
 public:
     explicit op(node n) : node_(std::move(n)) {}
@@ -29,7 +22,6 @@ public:
     op& operator=(const op&) = delete;
 
     const node& spec() const { return node_; }
-    virtual nonlinearity kind() const { return nonlinearity::none; }
 
     /// Creates the forward primitives and the outputs' memory. Called once per input shape.
     virtual void build_forward(engine::forward_builder& fb) = 0;

@@ -3,8 +3,11 @@
 #include "ops/op.hpp"
 
 #include <deepinside/errors.hpp>
+#include <deepinside/rules.hpp>
 
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace deepinside::ops {
 
@@ -17,46 +20,50 @@ struct op_entry {
 
 // The one table: ONNX op type and opset range → the family that implements it.
 // Constant nodes never reach it: the reader folds them into the graph's constants.
-const std::vector<op_entry>& table() {
-    static const std::vector<op_entry> entries = {
-        {{"Add", 7, 21}, make_binary},
-        {{"AveragePool", 7, 21}, make_average_pool},
-        {{"BatchNormalization", 7, 21}, make_batch_norm},
-        {{"Clip", 6, 21}, make_eltwise},
-        {{"Concat", 4, 21}, make_concat},
-        {{"Conv", 1, 21}, make_conv},
-        {{"Div", 7, 21}, make_binary},
-        {{"Dropout", 7, 21}, make_identity},
-        {{"Elu", 6, 21}, make_eltwise},
-        {{"Flatten", 1, 21}, make_reshape_like},
-        {{"Gemm", 7, 21}, make_gemm},
-        {{"GlobalAveragePool", 1, 21}, make_global_pool},
-        {{"GlobalMaxPool", 1, 21}, make_global_pool},
-        {{"Identity", 1, 21}, make_identity},
-        {{"LeakyRelu", 6, 21}, make_eltwise},
-        {{"LogSoftmax", 1, 21}, make_softmax},
-        {{"LRN", 1, 21}, make_lrn},
-        {{"MatMul", 1, 21}, make_matmul},
-        {{"MaxPool", 1, 21}, make_max_pool},
-        {{"Mul", 7, 21}, make_binary},
-        {{"Pad", 2, 21}, make_pad},
-        {{"ReduceMean", 1, 21}, make_reduce_mean},
-        {{"Relu", 6, 21}, make_relu},
-        {{"Reshape", 5, 21}, make_reshape_like},
-        {{"Selu", 6, 21}, make_eltwise},
-        {{"Sigmoid", 6, 21}, make_eltwise},
-        {{"Softmax", 1, 21}, make_softmax},
-        {{"Squeeze", 1, 21}, make_reshape_like},
-        {{"Sub", 7, 21}, make_binary},
-        {{"Tanh", 6, 21}, make_eltwise},
-        {{"Unsqueeze", 1, 21}, make_reshape_like},
-    };
-    return entries;
-}
+constexpr op_entry entries[] = {
+    {{"Add", 7, 21}, make_binary},
+    {{"AveragePool", 7, 21}, make_average_pool},
+    {{"BatchNormalization", 7, 21}, make_batch_norm},
+    {{"Clip", 6, 21}, make_eltwise},
+    {{"Concat", 4, 21}, make_concat},
+    {{"Conv", 1, 21}, make_conv},
+    {{"Div", 7, 21}, make_binary},
+    {{"Dropout", 7, 21}, make_identity},
+    {{"Elu", 6, 21}, make_eltwise},
+    {{"Flatten", 1, 21}, make_reshape_like},
+    {{"Gemm", 7, 21}, make_gemm},
+    {{"GlobalAveragePool", 1, 21}, make_global_pool},
+    {{"GlobalMaxPool", 1, 21}, make_global_pool},
+    {{"Identity", 1, 21}, make_identity},
+    {{"LeakyRelu", 6, 21}, make_eltwise},
+    {{"LogSoftmax", 1, 21}, make_softmax},
+    {{"LRN", 1, 21}, make_lrn},
+    {{"MatMul", 1, 21}, make_matmul},
+    {{"MaxPool", 1, 21}, make_max_pool},
+    {{"Mul", 7, 21}, make_binary},
+    {{"Pad", 2, 21}, make_pad},
+    {{"ReduceMean", 1, 21}, make_reduce_mean},
+    {{"Relu", 6, 21}, make_relu},
+    {{"Reshape", 5, 21}, make_reshape_like},
+    {{"Selu", 6, 21}, make_eltwise},
+    {{"Sigmoid", 6, 21}, make_eltwise},
+    {{"Softmax", 1, 21}, make_softmax},
+    {{"Squeeze", 1, 21}, make_reshape_like},
+    {{"Sub", 7, 21}, make_binary},
+    {{"Tanh", 6, 21}, make_eltwise},
+    {{"Unsqueeze", 1, 21}, make_reshape_like},
+};
+
+// How an op behaves under the gradient, DeconvNet and guided rules is declared in rules::table, the
+// one answer the engine, the verifier and the README share: an op without a row there cannot be
+// registered here.
+static_assert(std::all_of(std::begin(entries), std::end(entries),
+                          [](const op_entry& e) { return rules::find(e.support.op_type) != nullptr; }),
+              "every op in the registry needs its row in rules::table (include/deepinside/rules.hpp)");
 
 const op_entry* find(const node& n) {
     if (!n.domain.empty() && n.domain != "ai.onnx") return nullptr;
-    for (const auto& e : table())
+    for (const auto& e : entries)
         if (n.op_type == e.support.op_type && n.opset >= e.support.min_opset && n.opset <= e.support.max_opset) return &e;
     return nullptr;
 }
@@ -66,7 +73,7 @@ const op_entry* find(const node& n) {
 const std::vector<op_support>& supported_ops() {
     static const std::vector<op_support> list = [] {
         std::vector<op_support> out;
-        for (const auto& e : table()) out.push_back(e.support);
+        for (const auto& e : entries) out.push_back(e.support);
         return out;
     }();
     return list;

@@ -1,0 +1,221 @@
+// deepinside verify MODEL [IMAGE... | --input X.npy] [--class C] [--layer T --channel K [--unit Y,X]]
+//                   [--json OUT.json] [--report DIR] [--golden FILE [--update]]
+// The layer-by-layer certificate of the paper's section 4 (verify/certificate.hpp) on each image,
+// the model loaded once. Exit status: 0 the certificate holds, 3 a layer contradicts the paper (or the
+// end-to-end or gradient check fails; named on stderr), 4 a golden file's values moved, 1 refused
+// input, 2 internal error.
+#include "commands.hpp"
+#include "common.hpp"
+
+#include "certificate.hpp"
+#include "certificate_json.hpp"
+#include "golden.hpp"
+#include "report.hpp"
+
+#include <deepinside/errors.hpp>
+#include <deepinside/onnx_reader.hpp>
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+
+namespace deepinside::cli {
+
+namespace {
+
+/// Writes `text` to `path` atomically (a temporary file in the same folder, renamed into place).
+void write_text_file(const std::string& path, const std::string& text) {
+    const std::string temp = path + ".tmp";
+    std::FILE* f = std::fopen(temp.c_str(), "wb");
+    if (!f) throw io_error(fmt::format("{}: cannot create the file", path));
+    const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+    const bool closed = std::fclose(f) == 0;
+    if (!written || !closed || std::rename(temp.c_str(), path.c_str()) != 0) {
+        std::remove(temp.c_str());
+        throw io_error(fmt::format("{}: cannot write the file", path));
+    }
+}
+
+std::string number(double v) { return fmt::format("{:.3g}", v); }
+
+/// One image's certificate on stdout: a line per layer, then the end-to-end and gradient checks.
+void print_certificate(const verify::image_certificate& c) {
+    fmt::print("{}: {}\n", c.image, c.target_text);
+    fmt::print("  {:<28} {:<18} {:<12} {:<12} {:>10} {:>10} {:>9}  {}\n", "layer", "op", "expected", "observed",
+               "max rel", "differing", "ties", "");
+    for (const auto& l : c.layers) {
+        const bool covered = l.relation != "not-covered";
+        fmt::print("  {:<28} {:<18} {:<12} {:<12} {:>10} {:>10} {:>9}  {}\n", l.name.substr(0, 28), l.op.substr(0, 18),
+                   rules::to_string(l.expected), l.relation, covered ? number(l.max_rel_diff) : "-",
+                   covered ? number(l.differing_fraction) : "-",
+                   l.layer == rules::deconvnet_layer::max_pooling ? fmt::format("{}", l.tied_windows) : "-",
+                   l.ok ? "" : "CONTRADICTS");
+    }
+    const auto& e = c.end_to_end;
+    fmt::print("  end to end: composed DeconvNet vs engine deconvnet rel L2 {} (bound {}) {}\n", number(e.rel_l2),
+               number(e.bound), e.ok ? "ok" : "FAILS");
+    auto sim = [](const char* what, const verify::similarity& s) {
+        fmt::print("  {:<24} rel L2 {:<9} cosine {:<9} Spearman {:<9} top-5% overlap {}\n", what, number(s.rel_l2),
+                   number(s.cosine), number(s.spearman), number(s.top5_overlap));
+    };
+    sim("gradient vs DeconvNet:", e.gradient_deconvnet);
+    sim("gradient vs guided:", e.gradient_guided);
+    sim("DeconvNet vs guided:", e.deconvnet_guided);
+    const auto& g = c.gradient_check;
+    fmt::print("  gradient check: {} directions, step {}, max rel error {} (bound {}) {}\n", g.directions.size(),
+               number(g.step), number(g.max_rel_error), number(g.bound), g.ok ? "ok" : "FAILS");
+    fmt::print("  {} in {:.2f} s\n", c.ok ? "certificate holds" : "CERTIFICATE FAILS", c.seconds);
+}
+
+/// What failed, on stderr, one line each, naming the image and the layer.
+void print_failures(const verify::image_certificate& c) {
+    for (const auto& l : c.layers)
+        if (!l.ok) fmt::print(stderr, "deepinside: verify: {}: layer '{}' contradicts the paper: {}\n", c.image, l.name, l.problem);
+    if (!c.end_to_end.ok)
+        fmt::print(stderr, "deepinside: verify: {}: the composed DeconvNet and the engine's deconvnet signal differ by {} "
+                           "(relative L2), above {}\n",
+                   c.image, number(c.end_to_end.rel_l2), number(c.end_to_end.bound));
+    if (!c.gradient_check.ok)
+        fmt::print(stderr, "deepinside: verify: {}: finite differences and the engine's gradient differ by {} (relative), "
+                           "above {}\n",
+                   c.image, number(c.gradient_check.max_rel_error), number(c.gradient_check.bound));
+}
+
+} // namespace
+
+command add_verify(CLI::App& app) {
+    struct options {
+        std::string model, input, classes, layer, unit, reduce = "max", json, report, golden, golden_tolerance;
+        std::vector<std::string> images;
+        std::optional<int64_t> channel;
+        bool update = false;
+        int threads = 0, directions = 3;
+        uint64_t seed = 1;
+        verify::tolerances tol;
+        preprocess_flags pre;
+    };
+    auto o = std::make_shared<options>();
+    app.add_option("MODEL", o->model, "ONNX model file")->required();
+    auto* img = app.add_option("IMAGE", o->images, "PNG or JPEG images (preprocessed as for classify)");
+    auto* npy = app.add_option("--input", o->input, "float32 .npy tensor [N, C, H, W], each of its N images certified");
+    img->excludes(npy);
+    app.add_option("--class", o->classes, "Class index (default: the top-1 class of each image)");
+    app.add_option("--layer", o->layer, "Certify for activity of this tensor instead of a class score");
+    app.add_option("--channel", o->channel, "Channel of --layer (required with --layer)");
+    app.add_option("--unit", o->unit, "Y,X of the unit in --channel (default: see --reduce)");
+    app.add_option("--reduce", o->reduce, "Without --unit: max (the channel's largest unit) or sum")->capture_default_str();
+    app.add_option("--json", o->json, "Write the certificate as JSON (schema deepinside.verify/1, see README)");
+    app.add_option("--report", o->report, "Write an HTML and Markdown report with pictures into this folder");
+    app.add_option("--golden", o->golden, "Compare logits, signals and layer relations with this golden file");
+    app.add_flag("--update", o->update, "With --golden: write the golden file from this run instead of comparing");
+    app.add_option("--golden-tolerance", o->golden_tolerance,
+                   "Override golden tolerances, e.g. logits=1e-5,signals=2e-3,fraction=0.02,layer_rel=1e-4");
+    app.add_option("--tol-layer", o->tol.layer_max_rel, "Bound on max |a-b|/max|b| at convolution, fully connected, "
+                   "max pooling and reshapes")->capture_default_str();
+    app.add_option("--tol-end-to-end", o->tol.end_to_end_rel_l2, "Bound on the composed DeconvNet vs the engine's "
+                   "deconvnet signal (relative L2)")->capture_default_str();
+    app.add_option("--tol-gradient", o->tol.gradient_check_rel, "Bound on finite differences vs the engine's gradient "
+                   "(relative)")->capture_default_str();
+    app.add_option("--directions", o->directions, "Random directions of the gradient check")->capture_default_str();
+    app.add_option("--seed", o->seed, "Seed of the random signals and directions")->capture_default_str();
+    add_threads_option(app, o->threads);
+    o->pre.add_to(app);
+    return [o] {
+        if (o->images.empty() && o->input.empty()) throw input_error("verify needs IMAGE files or --input X.npy");
+        if (o->update && o->golden.empty()) throw input_error("--update needs --golden FILE");
+        if (o->directions < 1 || o->directions > 1000) throw input_error("--directions expects 1 to 1000");
+        for (double t : {o->tol.layer_max_rel, o->tol.end_to_end_rel_l2, o->tol.gradient_check_rel})
+            if (!(t >= 0) || !std::isfinite(t)) throw input_error("tolerances must be finite and non-negative");
+        if (o->tol.layer_max_rel > 1e-4)
+            throw input_error("--tol-layer above 1e-4 would not certify the paper's 'identical'; give at most 1e-4");
+        const verify::golden_tolerances golden_tol = verify::parse_golden_tolerances(o->golden_tolerance);
+
+        target requested;
+        if (!o->layer.empty()) {
+            if (!o->classes.empty()) throw input_error("--class and --layer exclude each other");
+            if (!o->channel) throw input_error("--layer needs --channel K");
+            requested.tensor = o->layer;
+            requested.index = {*o->channel};
+            if (!o->unit.empty()) {
+                requested.what = target::kind::neuron;
+                requested.unit = parse_int_list(o->unit, "--unit");
+            } else if (o->reduce == "max" || o->reduce == "sum") {
+                requested.what = o->reduce == "max" ? target::kind::channel_max : target::kind::channel_sum;
+            } else {
+                throw input_error(fmt::format("--reduce expects max or sum, got '{}'", o->reduce));
+            }
+        } else {
+            if (o->channel || !o->unit.empty()) throw input_error("--channel and --unit need --layer");
+            if (!o->classes.empty()) {
+                const auto c = parse_int_list(o->classes, "--class");
+                if (c.size() != 1) throw input_error("--class takes one class");
+                requested.index = c;
+            }
+        }
+
+        graph g = read_onnx(o->model);
+        if (const std::string missing = unsupported_nodes(g); !missing.empty()) throw unsupported_error(missing);
+
+        // The images, each [1, C, H, W], with their names.
+        std::vector<std::pair<std::string, tensor>> inputs;
+        if (!o->input.empty()) {
+            const tensor x = read_input_npy(o->input);
+            if (x.shape.size() < 2) throw input_error(fmt::format("{}: shape {} has no batch axis", o->input, to_string(x.shape)));
+            shape_t one = x.shape;
+            one[0] = 1;
+            const int64_t count = element_count(one);
+            for (int64_t b = 0; b < x.shape[0]; ++b)
+                inputs.emplace_back(x.shape[0] == 1 ? o->input : fmt::format("{}[{}]", o->input, b),
+                                    tensor(one, std::vector<float>(x.data.begin() + b * count, x.data.begin() + (b + 1) * count)));
+        } else {
+            for (const auto& path : o->images) {
+                const image picture = read_image(path);
+                const shape_t shape = image_input_shape(g, picture);
+                inputs.emplace_back(path, image_to_tensor(picture, shape[1], shape[2], shape[3], o->pre.resolve(g)));
+            }
+        }
+
+        verify::verify_options vo;
+        vo.tol = o->tol;
+        vo.directions = o->directions;
+        vo.seed = o->seed;
+        vo.engine = engine_flags(o->threads, "gradient");
+        std::map<shape_t, std::unique_ptr<verify::verifier>> verifiers; // one per input shape
+        std::vector<verify::image_certificate> certificates;
+        for (const auto& [name, x] : inputs) {
+            auto& v = verifiers[x.shape];
+            if (!v) v = std::make_unique<verify::verifier>(g, x.shape, vo);
+            certificates.push_back(v->certify(x, requested, name));
+            print_certificate(certificates.back());
+        }
+
+        nlohmann::json summary = verify::certificate_json(o->model, certificates, o->tol);
+        int status = summary.value("ok", false) ? 0 : 3;
+        for (const auto& c : certificates) print_failures(c);
+
+        if (!o->golden.empty()) {
+            if (o->update) {
+                verify::write_golden(o->golden, o->model, certificates);
+                fmt::print("golden file {} written\n", o->golden);
+            } else {
+                const verify::golden_comparison cmp = verify::compare_golden(o->golden, certificates, golden_tol);
+                summary["golden"] = cmp.to_json();
+                fmt::print("{}\n", cmp.summary());
+                if (!cmp.ok) {
+                    fmt::print(stderr, "deepinside: verify: {}\n", cmp.summary());
+                    if (status == 0) status = 4;
+                }
+            }
+        }
+        if (!o->json.empty()) write_text_file(o->json, summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+        if (!o->report.empty()) verify::write_report(o->report, summary, certificates);
+        fmt::print("{}: {}\n", o->model, status == 0 ? "the certificate holds" : status == 3 ? "the certificate FAILS" : "golden values moved");
+        return status;
+    };
+}
+
+} // namespace deepinside::cli
