@@ -66,9 +66,14 @@ void print_certificate(const verify::image_certificate& c) {
     sim("gradient vs guided:", e.gradient_guided);
     sim("DeconvNet vs guided:", e.deconvnet_guided);
     const auto& g = c.gradient_check;
-    fmt::print("  gradient check: {} directions, step {}, max rel error {} (bound {}) {}\n", g.directions.size(),
-               number(g.step), number(g.max_rel_error), number(g.bound), g.ok ? "ok" : "FAILS");
-    fmt::print("  {} in {:.2f} s\n", c.ok ? "certificate holds" : "CERTIFICATE FAILS", c.seconds);
+    fmt::print("  gradient check: {} directions at the image + {} noise, step {}: finite differences vs engine {}, vs "
+               "reference {}; engine vs reference on its activations {}; {} of {} decisions differ f32/double; bound {}: {}\n",
+               g.directions.size(), number(g.jitter), number(g.step), number(g.max_rel_error),
+               number(g.max_reference_rel_error), number(g.engine_vs_reference), g.decisions_differing, g.decisions,
+               number(g.bound), g.ok ? "ok (" + g.basis + ")" : "FAILS");
+    std::string phases;
+    for (const auto& [name, seconds] : c.phase_seconds) phases += fmt::format("{}{} {:.2f}", phases.empty() ? "" : ", ", name, seconds);
+    fmt::print("  {} in {:.2f} s ({})\n", c.ok ? "certificate holds" : "CERTIFICATE FAILS", c.seconds, phases);
 }
 
 /// What failed, on stderr, one line each, naming the image and the layer.

@@ -17,6 +17,7 @@
 #include <deepinside/tensor.hpp>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -82,15 +83,29 @@ struct end_to_end_result {
     similarity gradient_deconvnet, gradient_guided, deconvnet_guided;
 };
 
+/// The engine's gradient certified on the user's model. Directional central differences of the
+/// target in double (`finite_difference`) are compared with the engine's gradient (`engine`, the dot
+/// product with the direction). Where the engine's f32 forward and the exact one take a different
+/// discrete decision (a ReLU input or a max-pooling gap within f32 rounding of zero), the two are
+/// derivatives of functions that differ there, and the direct comparison can miss by far more than
+/// the arithmetic error: the check then goes through the reference, which is exact on both sides:
+/// the finite differences against the reference's gradient on its own double forward pass
+/// (`reference`), and the engine's gradient against the reference's backward run on the engine's
+/// own activations (same decisions; `engine_vs_reference`, relative L2).
 struct gradient_check_result {
     struct direction {
-        double finite_difference = 0, engine = 0, rel_error = 0;
+        double finite_difference = 0, engine = 0, rel_error = 0, reference = 0, reference_rel_error = 0;
     };
     std::vector<direction> directions;
     /// The check runs at the image plus `jitter` times seeded standard-normal noise (ties of max
     /// pooling and exact ReLU kinks make the score non-differentiable at many real images), with
     /// central differences of step `step` along each direction.
-    double jitter = 0, step = 0, bound = 0, max_rel_error = 0;
+    double jitter = 0, step = 0, bound = 0;
+    double max_rel_error = 0;           ///< finite differences against the engine's gradient
+    double max_reference_rel_error = 0; ///< finite differences against the reference's gradient
+    double engine_vs_reference = 0;     ///< relative L2, the reference's backward on the engine's activations
+    int64_t decisions = 0, decisions_differing = 0; ///< ReLU/max-pool/Clip decisions, and how many f32 and double take differently
+    std::string basis; ///< "direct", "through the reference", or "failed"
     bool ok = true;
 };
 
@@ -106,6 +121,9 @@ struct image_certificate {
     gradient_check_result gradient_check;
     bool ok = true;
     double seconds = 0;
+    /// Where the time went: engine (forward and the three signals), layers.engine / layers.deconvnet
+    /// / layers.other (the per-layer comparisons), end_to_end, gradient_check.
+    std::map<std::string, double> phase_seconds;
 };
 
 struct verify_options {

@@ -151,11 +151,17 @@ json aggregate_end_to_end(const std::vector<image_certificate>& images) {
 
 json aggregate_gradient_check(const std::vector<image_certificate>& images) {
     const gradient_check_result& first = images.front().gradient_check;
-    double max_rel_error = first.max_rel_error;
+    double max_rel_error = first.max_rel_error, max_reference_rel_error = first.max_reference_rel_error,
+           engine_vs_reference = first.engine_vs_reference;
+    int64_t differing = 0, through_reference = 0;
     bool ok = true;
     size_t directions = 0;
     for (const image_certificate& c : images) {
         max_rel_error = worst(max_rel_error, c.gradient_check.max_rel_error);
+        max_reference_rel_error = worst(max_reference_rel_error, c.gradient_check.max_reference_rel_error);
+        engine_vs_reference = worst(engine_vs_reference, c.gradient_check.engine_vs_reference);
+        differing += c.gradient_check.decisions_differing;
+        through_reference += c.gradient_check.basis == "through the reference";
         ok = ok && c.gradient_check.ok;
         directions += c.gradient_check.directions.size();
     }
@@ -164,6 +170,10 @@ json aggregate_gradient_check(const std::vector<image_certificate>& images) {
             {"step", number(first.step)},
             {"bound", number(first.bound)},
             {"max_rel_error", number(max_rel_error)},
+            {"max_reference_rel_error", number(max_reference_rel_error)},
+            {"engine_vs_reference", number(engine_vs_reference)},
+            {"decisions_differing", differing},
+            {"images_through_reference", through_reference},
             {"ok", ok}};
 }
 
@@ -260,12 +270,19 @@ json to_json(const gradient_check_result& g) {
     for (const gradient_check_result::direction& d : g.directions)
         directions.push_back({{"finite_difference", number(d.finite_difference)},
                               {"engine", number(d.engine)},
-                              {"rel_error", number(d.rel_error)}});
+                              {"rel_error", number(d.rel_error)},
+                              {"reference", number(d.reference)},
+                              {"reference_rel_error", number(d.reference_rel_error)}});
     return {{"directions", std::move(directions)},
             {"jitter", number(g.jitter)},
             {"step", number(g.step)},
             {"bound", number(g.bound)},
             {"max_rel_error", number(g.max_rel_error)},
+            {"max_reference_rel_error", number(g.max_reference_rel_error)},
+            {"engine_vs_reference", number(g.engine_vs_reference)},
+            {"decisions", g.decisions},
+            {"decisions_differing", g.decisions_differing},
+            {"basis", g.basis},
             {"ok", g.ok}};
 }
 
