@@ -6,6 +6,7 @@
 #include <deepinside/onnx_reader.hpp>
 
 #include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
 
 #include "onnx/model_builder.hpp"
 #include "support/environment.hpp"
@@ -586,4 +587,104 @@ BOOST_AUTO_TEST_CASE(bench_prints_a_median_line) {
         BOOST_TEST(medians == 1, what << ": " << medians << " median lines");
     }
     expect_refusal(s, "bench " + bundled_model() + " --what sideways", {"sideways"});
+}
+
+// ---- deepinside verify ----
+
+namespace {
+
+nlohmann::json read_json(const std::string& path) {
+    std::ifstream in(path);
+    BOOST_REQUIRE_MESSAGE(in, "cannot open " << path);
+    return nlohmann::json::parse(in);
+}
+
+std::string bundled_images(size_t count) {
+    std::vector<fs::path> images;
+    for (auto& e : fs::directory_iterator(std::string(env("DEEPINSIDE_SOURCE_DIR")) + "/models/images")) images.push_back(e.path());
+    std::sort(images.begin(), images.end());
+    std::string out;
+    for (size_t i = 0; i < std::min(count, images.size()); ++i) out += " " + images[i].string();
+    return out;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(verify_certifies_the_bundled_model_with_json_and_report) {
+    scratch s;
+    const result r = run("verify " + bundled_model() + bundled_images(2) + " --json " + s.path("cert.json") + " --report " +
+                         s.path("report"));
+    BOOST_TEST_REQUIRE(r.status == 0, r.out << r.err);
+    BOOST_TEST(r.err.empty(), r.err);
+    BOOST_TEST(r.out.find("the certificate holds") != std::string::npos);
+    const nlohmann::json j = read_json(s.path("cert.json"));
+    BOOST_TEST(j.at("schema").get<std::string>() == "deepinside.verify/1");
+    BOOST_TEST(j.at("ok").get<bool>());
+    BOOST_TEST(j.at("model").get<std::string>() == bundled_model());
+    BOOST_TEST(j.at("images").size() == 2u);
+    BOOST_TEST(j.at("layers").size() == 10u); // fc2 relu fc1 flatten pool relu conv2 pool relu conv1
+    for (const auto& l : j.at("layers")) {
+        const std::string op = l.at("op");
+        BOOST_TEST(l.at("expected").get<std::string>() == (op == "Relu" ? "differs" : "identical"));
+        BOOST_TEST(l.at("ok").get<bool>());
+        if (op == "MaxPool") BOOST_TEST(l.contains("tied_windows"));
+    }
+    BOOST_TEST(j.at("gradient_check").at("ok").get<bool>());
+    BOOST_TEST(j.at("end_to_end").at("ok").get<bool>());
+    for (const char* f : {"index.html", "report.md", "0-input.png", "1-gradient.png", "1-deconvnet.png", "0-guided.png"})
+        BOOST_TEST(fs::exists(s.path(std::string("report/") + f)), f);
+}
+
+BOOST_AUTO_TEST_CASE(verify_golden_files_round_trip_and_catch_what_moved) {
+    scratch s;
+    const std::string golden = s.path("golden.json");
+    const std::string base = "verify " + bundled_model() + bundled_images(2) + " --golden " + golden;
+    result r = run(base + " --update");
+    BOOST_TEST_REQUIRE(r.status == 0, r.err);
+    BOOST_TEST_REQUIRE(fs::exists(golden));
+    r = run(base + " --json " + s.path("cert.json"));
+    BOOST_TEST(r.status == 0, r.err);
+    BOOST_TEST(r.out.find("nothing moved") != std::string::npos, r.out);
+    BOOST_TEST(read_json(s.path("cert.json")).at("golden").at("ok").get<bool>());
+    // Another image in the second place: its class, scores and signals moved; exit 4, named on stderr.
+    r = run("verify " + bundled_model() + bundled_images(1) + " " +
+            (fs::path(env("DEEPINSIDE_SOURCE_DIR")) / "models/images/0013-dress.png").string() + " --golden " + golden);
+    BOOST_TEST(r.status == 4, r.err);
+    BOOST_TEST(r.err.find("golden") != std::string::npos, r.err);
+    BOOST_TEST(r.err.find("0013-dress.png") != std::string::npos, r.err);
+    // Loosened tolerances are parsed; unknown keys are refused.
+    expect_refusal(s, base + " --golden-tolerance frobnicate=1", {"frobnicate"});
+}
+
+BOOST_AUTO_TEST_CASE(verify_refuses_bad_requests) {
+    scratch s;
+    const std::string img = bundled_image().string();
+    expect_refusal(s, "verify " + bundled_model(), {"IMAGE"});
+    expect_refusal(s, "verify " + bundled_model() + " " + img + " --layer /conv1/Conv_output_0", {"--channel"});
+    expect_refusal(s, "verify " + bundled_model() + " " + img + " --tol-layer 1e-3", {"1e-4"});
+    expect_refusal(s, "verify " + bundled_model() + " " + img + " --update", {"--golden"});
+    // An op the engine lacks: the reader accepts the file, verify lists every such node.
+    auto m = onnx_test::tiny_model();
+    m.mutable_graph()->mutable_node(1)->set_op_type("Erf");
+    m.mutable_graph()->mutable_node(1)->set_name("erf1");
+    const std::string erf = s.file("erf.onnx", onnx_test::serialize(m));
+    const std::string x = s.path("x.npy");
+    di::write_npy(x, di::tensor({1, 1, 4, 4}));
+    expect_refusal(s, "verify " + erf + " --input " + x, {"erf.onnx", "'erf1'", "Erf", "cannot run"});
+}
+
+BOOST_AUTO_TEST_CASE(verify_reports_selu_as_not_covered, *deepinside::test_support::needs_shared_models("cifar100-selu")) {
+    scratch s;
+    const result r = run("verify " + shared("cifar100-selu/model.onnx") + " --input " + shared("cifar100-selu/input.npy") +
+                         " --json " + s.path("cert.json"));
+    BOOST_TEST_REQUIRE(r.status == 0, r.out << r.err);
+    int selu = 0;
+    const nlohmann::json j = read_json(s.path("cert.json"));
+    for (const auto& l : j.at("layers"))
+        if (l.at("op") == "Selu") {
+            ++selu;
+            BOOST_TEST(l.at("relation").get<std::string>() == "not-covered");
+            BOOST_TEST(l.at("max_rel_diff").is_null());
+        }
+    BOOST_TEST(selu > 0);
 }
