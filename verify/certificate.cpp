@@ -200,10 +200,8 @@ double dot(const dtensor& a, const dtensor& b) {
     return s;
 }
 
-const dtensor* constant_input(const std::map<std::string, dtensor>& constants, const node& n, size_t i) {
-    if (i >= n.inputs.size()) return nullptr;
-    auto it = constants.find(n.inputs[i]);
-    return it == constants.end() ? nullptr : &it->second;
+const dtensor* constant_input(const reference_network& ref, const node& n, size_t i) {
+    return i < n.inputs.size() ? ref.constant(n.inputs[i]) : nullptr;
 }
 
 } // namespace
@@ -219,15 +217,12 @@ struct verifier::impl {
     verify_options opt;
     network net;
     reference_network ref;
-    std::map<std::string, dtensor> constants; ///< the graph's float constants in double
 
     impl(const graph& g, const shape_t& shape, verify_options o)
         : opt(std::move(o)), net(g, shape, opt.engine), ref(folded(g)) {
         if (shape.empty() || shape[0] != 1)
             throw input_error(fmt::format("{}: the verifier certifies one image at a time; input shape {}", g.source,
                                           to_string(shape)));
-        for (const auto& [name, c] : ref.model().constants)
-            if (!c.is_int) constants.emplace(name, dtensor(c.shape, std::vector<double>(c.floats.begin(), c.floats.end())));
     }
 
     /// The engine's backward operator of one node under the gradient rule, for each of `signals` at
@@ -328,14 +323,14 @@ image_certificate verifier::impl::certify(const tensor& image, const target& req
         if (!single && L.layer != rules::deconvnet_layer::none) {
             uncovered_why = "more than one input depends on the image";
         } else if (L.layer == rules::deconvnet_layer::convolution) {
-            if (const dtensor* w = constant_input(constants, n, 1)) {
+            if (const dtensor* w = constant_input(ref, n, 1)) {
                 auto layer = std::make_shared<zf::conv_layer>(zf::conv_layer_of(n, *w, x->shape));
                 deconv = [this, layer](const dtensor& r) { return opt.operators.filter(*layer, r); };
             } else {
                 uncovered_why = "its filters are not constants";
             }
         } else if (L.layer == rules::deconvnet_layer::fully_connected) {
-            const dtensor* w = constant_input(constants, n, 1);
+            const dtensor* w = constant_input(ref, n, 1);
             if (w && !(n.op_type == "Gemm" && n.get_int("transA", 0) != 0) && (n.op_type == "Gemm" || w->shape.size() == 2)) {
                 auto layer = std::make_shared<zf::fc_layer>(zf::fc_layer_of(n, *w, x->shape));
                 deconv = [this, layer](const dtensor& r) { return opt.operators.transpose_multiply(*layer, r); };
@@ -442,6 +437,8 @@ image_certificate verifier::impl::certify(const tensor& image, const target& req
         e.deconvnet_guided = compare_maps(c.deconvnet, c.guided);
     }
 
+    acts.clear(); // before the gradient check's own forward passes: peak memory
+    recon.clear();
     lap("end_to_end");
     // The gradient certified: directional central differences of f = <seed, target tensor> in double,
     // at the image plus a small seeded jitter. At the image itself a max-pooling window may be tied

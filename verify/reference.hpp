@@ -66,8 +66,11 @@ public:
                                        const dtensor& diff_dst, backward_rule rule,
                                        nonrelu_policy policy = nonrelu_policy::refuse) const;
 
-    /// The graph as the reference holds it.
+    /// The graph as the reference holds it: nodes, inputs, outputs and the constants' names and
+    /// shapes; their values are held in double only (constant()).
     const graph& model() const { return graph_; }
+    /// A constant of the graph in double (integers converted exactly); nullptr for other names.
+    const dtensor* constant(const std::string& name) const;
 
     /// Where two forward passes of one input lead backward to different discrete decisions (for
     /// example the engine's f32 activations, widened, against the reference's own double ones): one
