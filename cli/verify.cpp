@@ -100,6 +100,7 @@ command add_verify(CLI::App& app) {
         bool update = false;
         int threads = 0, directions = 3;
         uint64_t seed = 1;
+        double jitter = verify::verify_options().jitter, step = verify::verify_options().step;
         verify::tolerances tol;
         preprocess_flags pre;
     };
@@ -126,6 +127,10 @@ command add_verify(CLI::App& app) {
     app.add_option("--tol-gradient", o->tol.gradient_check_rel, "Bound on finite differences vs the engine's gradient "
                    "(relative)")->capture_default_str();
     app.add_option("--directions", o->directions, "Random directions of the gradient check")->capture_default_str();
+    app.add_option("--fd-step", o->step, "Gradient check: central-difference step, relative to the input's RMS")
+        ->capture_default_str();
+    app.add_option("--jitter", o->jitter, "Gradient check: noise added to the image first, relative to its RMS")
+        ->capture_default_str();
     app.add_option("--seed", o->seed, "Seed of the random signals and directions")->capture_default_str();
     add_threads_option(app, o->threads);
     o->pre.add_to(app);
@@ -188,6 +193,10 @@ command add_verify(CLI::App& app) {
         vo.tol = o->tol;
         vo.directions = o->directions;
         vo.seed = o->seed;
+        if (!(o->step > 0 && o->step < 1) || !(o->jitter >= 0 && o->jitter < 1))
+            throw input_error("--fd-step expects a number in (0, 1) and --jitter one in [0, 1)");
+        vo.step = o->step;
+        vo.jitter = o->jitter;
         vo.engine = engine_flags(o->threads, "gradient");
         std::map<shape_t, std::unique_ptr<verify::verifier>> verifiers; // one per input shape
         std::vector<verify::image_certificate> certificates;

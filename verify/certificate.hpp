@@ -95,13 +95,15 @@ struct end_to_end_result {
 struct gradient_check_result {
     struct direction {
         double finite_difference = 0, engine = 0, rel_error = 0, reference = 0, reference_rel_error = 0;
+        double step = 0;              ///< the step taken (the first of step, step/4, ... without a crossing)
+        int64_t decisions_crossed = 0; ///< decisions changed between x - h d and x + h d: 0, or the direction is left out
     };
     std::vector<direction> directions;
     /// The check runs at the image plus `jitter` times seeded standard-normal noise (ties of max
     /// pooling and exact ReLU kinks make the score non-differentiable at many real images), with
     /// central differences of step `step` along each direction.
     double jitter = 0, step = 0, bound = 0;
-    double max_rel_error = 0;           ///< finite differences against the engine's gradient
+    double max_rel_error = 0;           ///< finite differences against the engine's gradient (directions without a crossing)
     double max_reference_rel_error = 0; ///< finite differences against the reference's gradient
     double engine_vs_reference = 0;     ///< relative L2, the reference's backward on the engine's activations
     int64_t decisions = 0, decisions_differing = 0; ///< ReLU/max-pool/Clip decisions, and how many f32 and double take differently

@@ -272,7 +272,9 @@ json to_json(const gradient_check_result& g) {
                               {"engine", number(d.engine)},
                               {"rel_error", number(d.rel_error)},
                               {"reference", number(d.reference)},
-                              {"reference_rel_error", number(d.reference_rel_error)}});
+                              {"reference_rel_error", number(d.reference_rel_error)},
+                              {"step", number(d.step)},
+                              {"decisions_crossed", d.decisions_crossed}});
     return {{"directions", std::move(directions)},
             {"jitter", number(g.jitter)},
             {"step", number(g.step)},

@@ -281,6 +281,15 @@ reference_network::compare_decisions(const std::map<std::string, dtensor>& a, co
     return out;
 }
 
+std::vector<std::vector<int64_t>> reference_network::decisions(const std::map<std::string, dtensor>& activations) const {
+    std::vector<std::vector<int64_t>> out;
+    for (const auto& n : graph_.nodes) {
+        const op_entry& e = op_of(n);
+        if (e.decisions) out.push_back(e.decisions(n, inputs_of(n, activations)));
+    }
+    return out;
+}
+
 double finite_difference(const reference_network& net, const dtensor& input, const std::string& from,
                          const dtensor& seed, size_t coordinate, double h) {
     if (coordinate >= input.data.size())

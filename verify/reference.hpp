@@ -84,6 +84,9 @@ public:
     };
     std::vector<decision_difference> compare_decisions(const std::map<std::string, dtensor>& a,
                                                        const std::map<std::string, dtensor>& b) const;
+    /// The decisions themselves, one vector per decision-taking node in graph order (the encoding of
+    /// decision_fn in ref_ops.hpp): kept instead of a whole forward pass to compare two points later.
+    std::vector<std::vector<int64_t>> decisions(const std::map<std::string, dtensor>& activations) const;
 
 private:
     /// The node's inputs: activations from `acts`, constants from the graph, nullptr where omitted.

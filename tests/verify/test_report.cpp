@@ -244,7 +244,8 @@ BOOST_AUTO_TEST_CASE(json_of_one_image_has_the_schema_fields) {
     check_keys(g, {"directions", "jitter", "step", "bound", "max_rel_error", "max_reference_rel_error", "engine_vs_reference",
                    "decisions", "decisions_differing", "basis", "ok"});
     BOOST_REQUIRE_EQUAL(g.at("directions").size(), 2u);
-    check_keys(g.at("directions")[1], {"finite_difference", "engine", "rel_error", "reference", "reference_rel_error"});
+    check_keys(g.at("directions")[1], {"finite_difference", "engine", "rel_error", "reference", "reference_rel_error", "step",
+                                        "decisions_crossed"});
     BOOST_CHECK_EQUAL(g.at("directions")[1].at("finite_difference").get<double>(), -2.0);
 
     // The aggregate of one image is that image's layers.
