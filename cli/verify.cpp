@@ -198,14 +198,18 @@ command add_verify(CLI::App& app) {
         vo.step = o->step;
         vo.jitter = o->jitter;
         vo.engine = engine_flags(o->threads, "gradient");
-        std::map<shape_t, std::unique_ptr<verify::verifier>> verifiers; // one per input shape
-        std::vector<verify::image_certificate> certificates;
-        for (const auto& [name, x] : inputs) {
-            auto& v = verifiers[x.shape];
-            if (!v) v = std::make_unique<verify::verifier>(g, x.shape, vo);
-            certificates.push_back(v->certify(x, requested, name));
-            print_certificate(certificates.back());
+        // Images of one shape share a verifier (the model compiled once); shapes are visited in turn,
+        // so one verifier lives at a time, and the graph is let go once the last one is built.
+        std::map<shape_t, std::vector<size_t>> by_shape;
+        for (size_t i = 0; i < inputs.size(); ++i) by_shape[inputs[i].second.shape].push_back(i);
+        std::vector<verify::image_certificate> certificates(inputs.size());
+        size_t shapes_left = by_shape.size();
+        for (const auto& [shape, members] : by_shape) {
+            verify::verifier v(g, shape, vo);
+            if (--shapes_left == 0) g = graph();
+            for (size_t i : members) certificates[i] = v.certify(inputs[i].second, requested, inputs[i].first);
         }
+        for (const auto& c : certificates) print_certificate(c);
 
         nlohmann::json summary = verify::certificate_json(o->model, certificates, o->tol);
         int status = summary.value("ok", false) ? 0 : 3;

@@ -237,7 +237,11 @@ struct verifier::impl {
             r.rule = backward_rule::gradient;
             requests.push_back(std::move(r));
         }
-        return net.backward(requests, wrt);
+        std::vector<tensor> out = net.backward(requests, wrt);
+        // Each (layer output, layer input) plan is used once per image: keeping them all would hold
+        // the stacked signals of every layer at once (1.5 GB on VGG-16).
+        net.release_backward_plans();
+        return out;
     }
 
     image_certificate certify(const tensor& image, const target& requested, const std::string& image_name);
@@ -271,6 +275,7 @@ image_certificate verifier::impl::certify(const tensor& image, const target& req
     c.gradient = signals[0];
     c.deconvnet = signals[1];
     c.guided = signals[2];
+    net.release_backward_plans();
 
     lap("engine");
     // Every activation of the engine's forward pass, widened: the switches and masks of both sides
@@ -298,7 +303,10 @@ image_certificate verifier::impl::certify(const tensor& image, const target& req
         if (n.outputs.empty() || !on_path(n.outputs[0])) continue;
         const auto r_it = recon.find(n.outputs[0]);
         if (r_it == recon.end()) continue;
+        // Every consumer of this node's output comes later in the graph and has been visited: the
+        // reconstruction there is complete, and no longer needed once passed on.
         const rounded_signal real = round_to_float(r_it->second);
+        recon.erase(r_it);
         std::vector<std::string> act_inputs;
         for (const auto& in : n.inputs)
             if (!in.empty() && on_path(in)) act_inputs.push_back(in);
@@ -367,7 +375,7 @@ image_certificate verifier::impl::certify(const tensor& image, const target& req
         }
 
         L.expected = rules::expected_relation(L.layer);
-        const rounded_signal random = round_to_float(random_signal(r_it->second.shape, opt.seed * 1000003u + k));
+        const rounded_signal random = round_to_float(random_signal(real.d.shape, opt.seed * 1000003u + k));
         lap("layers.other");
         const std::vector<tensor> engine_out = engine_operator(n, x_name, {&real, &random});
         lap("layers.engine");
@@ -504,9 +512,8 @@ image_certificate verifier::impl::certify(const tensor& image, const target& req
                     dtensor x = x0;
                     const double sign = side == 0 ? 1.0 : -1.0;
                     for (size_t i = 0; i < x.data.size(); ++i) x.data[i] += sign * h * dir.data[i];
-                    const auto acts_at = ref.forward(x);
-                    value[side] = dot(seed, acts_at.at(t.tensor));
-                    const auto here = ref.decisions(acts_at);
+                    std::vector<std::vector<int64_t>> here;
+                    value[side] = dot(seed, ref.forward_to(x, t.tensor, &here));
                     for (size_t k = 0; k < here.size(); ++k)
                         for (size_t i = 0; i < here[k].size(); ++i) r.decisions_crossed += here[k][i] != exact_decisions[k][i];
                 }

@@ -161,6 +161,36 @@ std::map<std::string, dtensor> reference_network::forward(const dtensor& input) 
     return acts;
 }
 
+dtensor reference_network::forward_to(const dtensor& input, const std::string& wanted,
+                                      std::vector<std::vector<int64_t>>* decisions) const {
+    if (element_count(input.shape) != input.size())
+        throw input_error(fmt::format("input of shape {} holds {} values", to_string(input.shape), input.size()));
+    // The last node reading each activation: after it, the activation is let go.
+    std::map<std::string, size_t> last_use;
+    for (size_t i = 0; i < graph_.nodes.size(); ++i)
+        for (const auto& in : graph_.nodes[i].inputs) last_use[in] = i;
+    std::map<std::string, dtensor> acts;
+    acts.emplace(input_name(), input);
+    if (decisions) decisions->clear();
+    for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+        const node& n = graph_.nodes[i];
+        const op_entry& e = op_of(n);
+        const src_list src = inputs_of(n, acts);
+        if (decisions && e.decisions) decisions->push_back(e.decisions(n, src));
+        dtensor dst = e.forward(n, src);
+        if (element_count(dst.shape) != dst.size())
+            throw std::logic_error(fmt::format("reference {}: produced a malformed tensor", n.describe()));
+        acts.insert_or_assign(n.outputs[0], std::move(dst));
+        for (const auto& in : n.inputs) {
+            auto it = acts.find(in);
+            if (it != acts.end() && in != wanted && last_use[in] == i) acts.erase(it);
+        }
+    }
+    auto it = acts.find(wanted);
+    if (it == acts.end()) throw input_error(fmt::format("{}: '{}' is not an activation of the forward pass", graph_.source, wanted));
+    return std::move(it->second);
+}
+
 dtensor reference_network::backward(const std::map<std::string, dtensor>& activations, const std::string& from,
                                     const dtensor& seed, backward_rule rule, nonrelu_policy policy,
                                     const std::string& wrt) const {

@@ -50,6 +50,11 @@ public:
     /// returns every activation by name: the input, every node output (and so the graph's outputs).
     /// Constants are not included.
     std::map<std::string, dtensor> forward(const dtensor& input) const;
+    /// The same forward pass keeping only what is still to be read: returns activation `wanted`, and
+    /// fills `decisions` (when given) as decisions() would from the whole pass. For repeated
+    /// evaluations of one tensor (finite differences): a whole VGG-16 pass in double is 0.2 GB.
+    dtensor forward_to(const dtensor& input, const std::string& wanted,
+                       std::vector<std::vector<int64_t>>* decisions = nullptr) const;
 
     /// Propagates `seed` = d f / d `from` (same shape as that activation) backwards through the nodes
     /// between `from` and `wrt` under `rule`, summing over fan-out, and returns the signal at `wrt`

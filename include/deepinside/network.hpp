@@ -136,6 +136,11 @@ public:
     /// with its method, target and the first tensor of its pass holding one (engine_options::check).
     std::vector<tensor> backward(const std::vector<backward_request>& requests, const std::string& wrt = "");
 
+    /// Frees every compiled backward plan and its buffers (a plan of VGG-16's first layer holds some
+    /// 100 MB); the next backward() compiles what it needs again. For callers that visit many
+    /// (target, wrt) pairs once each, as the verifier does.
+    void release_backward_plans();
+
     struct impl;
 
 private:

@@ -537,6 +537,8 @@ void network::prepare_backward(size_t requests, const std::string& wrt) {
     impl_->plan_for(impl_->score_name, wrt.empty() ? impl_->input_name : wrt, static_cast<int64_t>(std::max<size_t>(requests, 1)));
 }
 
+void network::release_backward_plans() { impl_->plans.clear(); }
+
 std::vector<tensor> network::backward(const std::vector<backward_request>& requests, const std::string& wrt) {
     omp_set_num_threads(impl_->threads);
     return impl_->backward(requests, wrt);
