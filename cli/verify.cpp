@@ -56,8 +56,8 @@ void print_certificate(const verify::image_certificate& c) {
                    l.ok ? "" : "CONTRADICTS");
     }
     const auto& e = c.end_to_end;
-    fmt::print("  end to end: composed DeconvNet vs engine deconvnet rel L2 {} (bound {}) {}\n", number(e.rel_l2),
-               number(e.bound), e.ok ? "ok" : "FAILS");
+    fmt::print("  end to end: composed vs engine signal, rel L2: DeconvNet {}, guided {} (bound {}) {}\n", number(e.rel_l2),
+               number(e.guided_rel_l2), number(e.bound), e.ok ? "ok" : "FAILS");
     auto sim = [](const char* what, const verify::similarity& s) {
         fmt::print("  {:<24} rel L2 {:<9} cosine {:<9} Spearman {:<9} top-5% overlap {}\n", what, number(s.rel_l2),
                    number(s.cosine), number(s.spearman), number(s.top5_overlap));
@@ -81,9 +81,9 @@ void print_failures(const verify::image_certificate& c) {
     for (const auto& l : c.layers)
         if (!l.ok) fmt::print(stderr, "deepinside: verify: {}: layer '{}' contradicts the paper: {}\n", c.image, l.name, l.problem);
     if (!c.end_to_end.ok)
-        fmt::print(stderr, "deepinside: verify: {}: the composed DeconvNet and the engine's deconvnet signal differ by {} "
+        fmt::print(stderr, "deepinside: verify: {}: the composed DeconvNet / guided signals and the engine's differ by {} / {} "
                            "(relative L2), above {}\n",
-                   c.image, number(c.end_to_end.rel_l2), number(c.end_to_end.bound));
+                   c.image, number(c.end_to_end.rel_l2), number(c.end_to_end.guided_rel_l2), number(c.end_to_end.bound));
     if (!c.gradient_check.ok)
         fmt::print(stderr, "deepinside: verify: {}: finite differences and the engine's gradient differ by {} (relative), "
                            "above {}\n",

@@ -12,16 +12,12 @@
 # gradient_check.basis), then reverse the patch. The unpatched baseline runs first and must exit 0.
 #
 # What verify can see: it compares, per layer, the engine's GRADIENT rule with Zeiler and Fergus's
-# operator; end to end, the engine's DECONVNET signal (from one stacked gradient/deconvnet/guided
-# call) with the DeconvNet composed from those operators; and the engine's gradient with finite
-# differences. It never checks the guided signal, runs only the model's own operators, and plants
-# nothing in its own reference. Each fault is therefore classified (from the patched files, the
+# operator; end to end, the engine's DECONVNET and GUIDED signals (from one stacked gradient/
+# deconvnet/guided call) with those composed from the independent operators; and the engine's
+# gradient with finite differences. It runs only the model's own operators, and plants nothing in
+# its own reference. Each fault is therefore classified (from the patched files, the
 # rules the fault changes, and the model's operators as `deepinside info` lists them) as "in reach"
 # (verify must catch it) or "out of reach" (with the reason); the report says which is which.
-#
-# Ports: when a patch no longer applies to the copied tree because the code it plants its bug in was
-# restructured, and this script carries a port of the very same bug to the current code (port_of
-# below), the port is applied instead and the report says so. A fault with neither counts as failed.
 #
 # Usage: tools/verify_faults.sh [options]
 #   --faults "F G ..."  only these faults (names of tools/faults/*.patch without .patch)
@@ -151,12 +147,13 @@ d = json.load(open(sys.argv[1]))
 def num(v):
     return math.inf if v is None else float(v)
 imgs = d.get("images", [])
-worst = max((num(i["end_to_end"]["rel_l2"]) for i in imgs), default=math.nan)
+worst_d = max((num(i["end_to_end"]["rel_l2"]) for i in imgs), default=math.nan)
+worst_g = max((num(i["end_to_end"].get("guided_rel_l2")) for i in imgs), default=math.nan)
 bases = Counter(i["gradient_check"].get("basis", "?") for i in imgs)
 basis = ", ".join(f"{b} x{n}" if len(bases) > 1 or n > 1 else b for b, n in bases.most_common())
 gc = d.get("gradient_check", {})
 fmt = lambda v: "inf" if math.isinf(v) else "nan" if math.isnan(v) else f"{v:.3g}"
-print("\t".join([fmt(worst), "ok" if d["end_to_end"]["ok"] else "FAILS",
+print("\t".join([fmt(worst_d) + " / " + fmt(worst_g), "ok" if d["end_to_end"]["ok"] else "FAILS",
                  "ok" if gc.get("ok") else "FAILS", basis, fmt(num(gc.get("max_rel_error")))]))
 EOF
 ) || summary=$'?\t?\t?\t?\t?'
@@ -170,7 +167,7 @@ EOF
   [[ "${e2e_ok[$row]}" == FAILS ]] && c+="end-to-end, "
   [[ "${grad_ok[$row]}" == FAILS ]] && c+="gradient check, "
   checks[$row]=${c%, }
-  printf '   verify exit %s; layers named: %s; end-to-end rel L2 %s (%s); gradient check %s (%s, max rel error %s)\n' \
+  printf '   verify exit %s; layers named: %s; end-to-end rel L2 (DeconvNet / guided) %s (%s); gradient check %s (%s, max rel error %s)\n' \
     "${rc[$row]}" "${layers[$row]:-none}" "${e2e[$row]}" "${e2e_ok[$row]}" "${grad_ok[$row]}" "${grad_basis[$row]}" "${grad_err[$row]}"
 }
 
@@ -197,7 +194,7 @@ fault_ops() {
     batchnorm-backward-epsilon) echo "BatchNormalization" ;;
     concat-backward-offset) echo "Concat" ;;
     conv-backward-flipped-kernel) echo "Conv" ;;
-    deconvnet-forward-mask|relu-gradient-mask-from-signal|relu-rule-of-first-request) echo "Relu" ;;
+    deconvnet-forward-mask|relu-gradient-mask-from-signal|relu-rule-of-first-request|guided-without-forward-mask) echo "Relu" ;;
     gemm-backward-untransposed) echo "Gemm MatMul" ;;
     maxpool-last-maximum) echo "MaxPool" ;;
     sub-backward-sign) echo "Sub" ;;
@@ -209,6 +206,7 @@ fault_rules() {
     deconvnet-forward-mask) echo deconvnet ;;
     relu-gradient-mask-from-signal) echo gradient ;;
     relu-rule-of-first-request) echo stacked ;;
+    guided-without-forward-mask) echo guided ;;
     *) echo all ;;
   esac
 }
@@ -239,54 +237,15 @@ classify() {
         reason[$f]="changes only the deconvnet rule at $present: verify never runs the engine's deconvnet rule per layer, only the end-to-end check (engine deconvnet signal vs composed DeconvNet) can see it" ;;
       stacked) expect[$f]=yes
         reason[$f]="the engine's three signals come from one stacked call (gradient first), so its deconvnet signal becomes the gradient: only the end-to-end check can see it (the per-layer calls and the gradient check request the gradient rule alone)" ;;
-      guided) expect[$f]=no
-        reason[$f]="changes only the guided rule: verify never compares the engine's guided signal with anything" ;;
+      guided) expect[$f]=yes
+        reason[$f]="changes only the guided rule at $present: only the end-to-end check (engine guided signal vs the composed guided backpropagation) can see it" ;;
     esac
   fi
 }
 for f in "${faults[@]}"; do classify "$f"; done
 
-# Ports of faults whose patch was written against older code (see the header). Each is the same
-# bug, planted at the same place as it now reads.
-port_of() {
-  case "$1" in
-    # lib/ops/eltwise.cpp since a6d5030: relu_op::backward_slice applies the masks of
-    # rules::relu_masks_of(rule); deconvnet is the branch with the signal mask only.
-    deconvnet-forward-mask) cat <<'EOF'
---- a/lib/ops/eltwise.cpp
-+++ b/lib/ops/eltwise.cpp
-@@ -87,7 +87,7 @@
-             for (int64_t i = 0; i < n; ++i) out[i] = y[i] > 0.0f ? g[i] : 0.0f;
-         } else if (m.signal_positive) {
- #pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
--            for (int64_t i = 0; i < n; ++i) out[i] = g[i] > 0.0f ? g[i] : 0.0f;
-+            for (int64_t i = 0; i < n; ++i) out[i] = (g[i] > 0.0f && y[i] > 0.0f) ? g[i] : 0.0f;
-         } else {
-             std::copy_n(g, n, out);
-         }
-EOF
-    ;;
-    # The same place: gradient is the branch with the input mask only.
-    relu-gradient-mask-from-signal) cat <<'EOF'
---- a/lib/ops/eltwise.cpp
-+++ b/lib/ops/eltwise.cpp
-@@ -84,7 +84,7 @@
-             for (int64_t i = 0; i < n; ++i) out[i] = (g[i] > 0.0f && y[i] > 0.0f) ? g[i] : 0.0f;
-         } else if (m.input_positive) {
- #pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
--            for (int64_t i = 0; i < n; ++i) out[i] = y[i] > 0.0f ? g[i] : 0.0f;
-+            for (int64_t i = 0; i < n; ++i) out[i] = g[i] > 0.0f ? g[i] : 0.0f;
-         } else if (m.signal_positive) {
- #pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
-             for (int64_t i = 0; i < n; ++i) out[i] = g[i] > 0.0f ? g[i] : 0.0f;
-EOF
-    ;;
-  esac
-}
-
 # ---- 4. The faults.
 broken=()
-declare -A ported
 for f in "${faults[@]}"; do
   rows+=("$f")
   mkdir -p "$logs/$f"
@@ -294,18 +253,10 @@ for f in "${faults[@]}"; do
   echo "== fault $f: $(describe "$p")"
   echo "   expected: $([[ ${expect[$f]} == yes ]] && echo "in reach" || echo "out of reach"): ${reason[$f]}"
   if ! patch -d "$src" -p1 -F0 --dry-run -s --no-backup-if-mismatch < "$p" > "$logs/$f/patch.log" 2>&1; then
-    port_of "$f" > "$logs/$f/port.patch"
-    if [[ -s "$logs/$f/port.patch" ]] &&
-       patch -d "$src" -p1 -F0 --dry-run -s --no-backup-if-mismatch < "$logs/$f/port.patch" >> "$logs/$f/patch.log" 2>&1; then
-      echo "   tools/faults/$f.patch does not apply to $commit ($(head -1 "$logs/$f/patch.log")); using this script's port of the same fault"
-      ported[$f]=1
-      p="$logs/$f/port.patch"
-    else
-      cat "$logs/$f/patch.log" >&2
-      echo "   PATCH DOES NOT APPLY to $commit (and no port applies)"
-      broken+=("$f"); rc[$f]="patch failed"; build_time[$f]=0
-      continue
-    fi
+    cat "$logs/$f/patch.log" >&2
+    echo "   PATCH DOES NOT APPLY to $commit"
+    broken+=("$f"); rc[$f]="patch failed"; build_time[$f]=0
+    continue
   fi
   patch -d "$src" -p1 -F0 -s --no-backup-if-mismatch < "$p"
   applied=$f
@@ -358,12 +309,12 @@ tmp_report="$report.tmp.$$"
   echo "1e-4). *Gradient check*: \`gradient_check.ok\` of the aggregate, the per-image \`basis\`, and the worst"
   echo "relative error of finite differences against the engine's gradient. Model operators: $model_ops."
   echo
-  echo "| fault | what it breaks | verify exit | layers named | end-to-end rel L2 | gradient check | failing checks | expected | verdict |"
+  echo "| fault | what it breaks | verify exit | layers named | end-to-end rel L2 (DeconvNet / guided) | gradient check | failing checks | expected | verdict |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   for r in "${rows[@]}"; do
     if [[ $r == baseline ]]; then what="nothing (unpatched)"; exp="holds"; v="holds"
     else
-      what=$(describe "$fault_dir/$r.patch"); [[ -n "${ported[$r]:-}" ]] && what+=" (ported, see Details)"; exp=$([[ ${expect[$r]} == yes ]] && echo "in reach" || echo "out of reach")
+      what=$(describe "$fault_dir/$r.patch"); exp=$([[ ${expect[$r]} == yes ]] && echo "in reach" || echo "out of reach")
       v=$(verdict "$r"); [[ $v == caught ]] && v="**caught**"
       [[ ${expect[$r]} == yes && $v != "**caught**" ]] && v="**$v**"
     fi
@@ -393,15 +344,14 @@ tmp_report="$report.tmp.$$"
   echo "  DeconvNet reconstruction arriving there and a seeded random one) go through the engine's backward"
   echo "  operator under the *gradient* rule and through Zeiler and Fergus's operator in double. A fault in an"
   echo "  operator's backward (shared by all rules) or in the gradient rule at ReLU is named there, layer by layer."
-  echo "- **End-to-end check**: the engine's *deconvnet* signal at the input against the DeconvNet composed"
-  echo "  from the independent operators. This is the only place where the engine's deconvnet rule is tested,"
-  echo "  so a deconvnet-only fault (deconvnet-forward-mask) or one that swaps rules in the stacked"
+  echo "- **End-to-end check**: the engine's *deconvnet* and *guided* signals at the input against those composed"
+  echo "  from the independent operators (guided: with the forward mask after each rectification). This is the"
+  echo "  only place where the engine's deconvnet and guided rules are tested, so a deconvnet-only or guided-only"
+  echo "  fault (deconvnet-forward-mask, guided-without-forward-mask) or one that swaps rules in the stacked"
   echo "  gradient/deconvnet/guided call (relu-rule-of-first-request) can only be caught here, and no layer is named."
   echo "- **Gradient check**: finite differences of the score in double against the engine's gradient, at the"
   echo "  image plus a small jitter; any fault in the gradient's backward shows here."
-  echo "- **Out of reach**: verify never compares the engine's *guided* signal with anything, so a guided-only"
-  echo "  fault would pass (none of the faults here is guided-only; relu-rule-of-first-request also corrupts"
-  echo "  guided, but its effect on deconvnet is visible). verify only runs the operators of the model it is given:"
+  echo "- **Out of reach**: verify only runs the operators of the model it is given:"
   echo "  faults in BatchNormalization, Concat or Sub need a model with those nodes (tools/inject_faults.sh"
   echo "  catches them with the test suite). maxpool-last-maximum is planted in the verifier's own double"
   echo "  reference (verify/ref_pool.cpp), not in the engine; the DeconvNet operators record their switches"
@@ -416,14 +366,6 @@ tmp_report="$report.tmp.$$"
     sed -n '3,/^#$/{s/^# //;/^#$/d;p}' "$fault_dir/$f.patch"
     echo
     echo "- patched: $(touched "$fault_dir/$f.patch"); build ${build_time[$f]:-0} s"
-    if [[ -n "${ported[$f]:-}" ]]; then
-      echo "- \`tools/faults/$f.patch\` no longer applies to $commit (the code it patches was restructured);"
-      echo "  the same bug was planted by the script's port (tools/verify_faults.sh, port_of):"
-      echo
-      echo '```diff'
-      cat "$logs/$f/port.patch"
-      echo '```'
-    fi
     if [[ " ${broken[*]} " != *" $f "* ]]; then
       echo "- verify exit ${rc[$f]}; failing checks: ${checks[$f]:-none}"
       [[ -n "${first_failure[$f]}" ]] && echo "- first stderr line: \`$(sed 's/`/'"'"'/g' <<< "${first_failure[$f]}")\`"

@@ -295,8 +295,16 @@ image_certificate verifier::impl::certify(const tensor& image, const target& req
             for (auto& o : n.outputs) downstream.insert(o);
     auto on_path = [&](const std::string& name) { return upstream.count(name) && downstream.count(name); };
 
-    std::map<std::string, dtensor> recon; // the independent reconstruction at each tensor reached so far
+    // The independent reconstructions at each tensor reached so far: DeconvNet's, and guided
+    // backpropagation's (the same operators, with the forward mask 1(X > 0) after each rectification).
+    std::map<std::string, dtensor> recon, recon_guided;
     recon.emplace(t.tensor, seed_of(t, acts.at(t.tensor)));
+    recon_guided.emplace(t.tensor, recon.at(t.tensor));
+    auto add_to = [](std::map<std::string, dtensor>& m, const std::string& name, const dtensor& v) {
+        auto [it, inserted] = m.try_emplace(name, v);
+        if (!inserted)
+            for (size_t j = 0; j < it->second.data.size(); ++j) it->second.data[j] += v.data[j];
+    };
     const double bound = opt.tol.layer_max_rel;
     for (size_t k = g.nodes.size(); k-- > 0;) {
         const node& n = g.nodes[k];
@@ -307,6 +315,9 @@ image_certificate verifier::impl::certify(const tensor& image, const target& req
         // reconstruction there is complete, and no longer needed once passed on.
         const rounded_signal real = round_to_float(r_it->second);
         recon.erase(r_it);
+        const auto g_it = recon_guided.find(n.outputs[0]);
+        const rounded_signal guided_in = round_to_float(g_it->second);
+        recon_guided.erase(g_it);
         std::vector<std::string> act_inputs;
         for (const auto& in : n.inputs)
             if (!in.empty() && on_path(in)) act_inputs.push_back(in);
@@ -363,11 +374,12 @@ image_certificate verifier::impl::certify(const tensor& image, const target& req
             // The composition passes such a layer with the reference's exact backward, as the engine's
             // deconvnet rule does (nonlinearities without a DeconvNet definition: their derivative).
             const std::vector<dtensor> diffs = ref.node_backward(n, acts, real.d, backward_rule::deconvnet, nonrelu_policy::gradient);
+            const std::vector<dtensor> diffs_guided =
+                ref.node_backward(n, acts, guided_in.d, backward_rule::guided, nonrelu_policy::gradient);
             for (size_t i = 0; i < n.inputs.size(); ++i) {
                 if (!on_path(n.inputs[i]) || diffs[i].data.empty()) continue;
-                auto [it, inserted] = recon.try_emplace(n.inputs[i], diffs[i]);
-                if (!inserted)
-                    for (size_t j = 0; j < it->second.data.size(); ++j) it->second.data[j] += diffs[i].data[j];
+                add_to(recon, n.inputs[i], diffs[i]);
+                add_to(recon_guided, n.inputs[i], diffs_guided[i]);
             }
             c.end_to_end.composed_with_reference.push_back(n.name);
             c.layers.push_back(std::move(L));
@@ -416,9 +428,13 @@ image_certificate verifier::impl::certify(const tensor& image, const target& req
             L.max_rel_diff = std::max(L.max_rel_diff, s.max_rel_diff);
         }
         L.differing_fraction = L.signals[0].differing_fraction;
-        auto [it, inserted] = recon.try_emplace(x_name, deconv_real);
-        if (!inserted)
-            for (size_t j = 0; j < it->second.data.size(); ++j) it->second.data[j] += deconv_real.data[j];
+        add_to(recon, x_name, deconv_real);
+        dtensor guided_out = deconv(guided_in.d);
+        if (L.layer == rules::deconvnet_layer::rectification)
+            for (size_t j = 0; j < guided_out.data.size(); ++j)
+                if (!(x->data[j] > 0)) guided_out.data[j] = 0;
+        add_to(recon_guided, x_name, guided_out);
+        lap("layers.deconvnet");
         c.layers.push_back(std::move(L));
     }
 
@@ -427,19 +443,25 @@ image_certificate verifier::impl::certify(const tensor& image, const target& req
     {
         auto& e = c.end_to_end;
         e.bound = opt.tol.end_to_end_rel_l2;
-        const auto it = recon.find(net.input_name());
-        const dtensor composed = it != recon.end() ? it->second : dtensor(image.shape);
-        double dd = 0, bb = 0;
-        for (size_t i = 0; i < composed.data.size(); ++i) {
-            const double diff = double(c.deconvnet.data[i]) - composed.data[i];
-            dd += diff * diff;
-            bb += composed.data[i] * composed.data[i];
-            e.max_rel_diff = std::max(e.max_rel_diff, std::fabs(diff));
-        }
-        const double scale = max_abs(composed.data);
-        e.max_rel_diff = scale > 0 ? e.max_rel_diff / scale : (e.max_rel_diff > 0 ? INFINITY : 0.0);
-        e.rel_l2 = bb > 0 ? std::sqrt(dd / bb) : (dd > 0 ? INFINITY : 0.0);
-        e.ok = e.rel_l2 <= e.bound;
+        // The engine's f32 signal against a composed one: relative L2 and max |a-b| / max |b|.
+        auto against = [&](const tensor& engine, const std::map<std::string, dtensor>& composed_at, double& rel_l2,
+                           double& max_rel) {
+            const auto it = composed_at.find(net.input_name());
+            const dtensor composed = it != composed_at.end() ? it->second : dtensor(image.shape);
+            double dd = 0, bb = 0, worst = 0;
+            for (size_t i = 0; i < composed.data.size(); ++i) {
+                const double diff = double(engine.data[i]) - composed.data[i];
+                dd += diff * diff;
+                bb += composed.data[i] * composed.data[i];
+                worst = std::max(worst, std::fabs(diff));
+            }
+            const double scale = max_abs(composed.data);
+            max_rel = scale > 0 ? worst / scale : (worst > 0 ? INFINITY : 0.0);
+            rel_l2 = bb > 0 ? std::sqrt(dd / bb) : (dd > 0 ? INFINITY : 0.0);
+        };
+        against(c.deconvnet, recon, e.rel_l2, e.max_rel_diff);
+        against(c.guided, recon_guided, e.guided_rel_l2, e.guided_max_rel_diff);
+        e.ok = e.rel_l2 <= e.bound && e.guided_rel_l2 <= e.bound;
         e.gradient_deconvnet = compare_maps(c.gradient, c.deconvnet);
         e.gradient_guided = compare_maps(c.gradient, c.guided);
         e.deconvnet_guided = compare_maps(c.deconvnet, c.guided);
@@ -447,6 +469,7 @@ image_certificate verifier::impl::certify(const tensor& image, const target& req
 
     acts.clear(); // before the gradient check's own forward passes: peak memory
     recon.clear();
+    recon_guided.clear();
     lap("end_to_end");
     // The gradient certified: directional central differences of f = <seed, target tensor> in double,
     // at the image plus a small seeded jitter. At the image itself a max-pooling window may be tied

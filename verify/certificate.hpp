@@ -78,7 +78,10 @@ struct end_to_end_result {
     /// (the reference's exact backward at layers DeconvNet does not cover) against the engine's
     /// deconvnet signal.
     double rel_l2 = 0, max_rel_diff = 0, bound = 0;
-    bool ok = true;
+    /// The same for guided backpropagation: the independent operators composed with the forward mask
+    /// 1(X > 0) after each rectification, against the engine's guided signal.
+    double guided_rel_l2 = 0, guided_max_rel_diff = 0;
+    bool ok = true; ///< both within `bound`
     std::vector<std::string> composed_with_reference; ///< not-covered layers passed by the reference
     similarity gradient_deconvnet, gradient_guided, deconvnet_guided;
 };

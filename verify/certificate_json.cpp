@@ -119,6 +119,8 @@ json aggregate_end_to_end(const std::vector<image_certificate>& images) {
         const end_to_end_result& e = images[k].end_to_end;
         agg.rel_l2 = worst(agg.rel_l2, e.rel_l2);
         agg.max_rel_diff = worst(agg.max_rel_diff, e.max_rel_diff);
+        agg.guided_rel_l2 = worst(agg.guided_rel_l2, e.guided_rel_l2);
+        agg.guided_max_rel_diff = worst(agg.guided_max_rel_diff, e.guided_max_rel_diff);
         agg.ok = agg.ok && e.ok;
         for (const std::string& name : e.composed_with_reference)
             if (std::find(agg.composed_with_reference.begin(), agg.composed_with_reference.end(), name) ==
@@ -257,6 +259,8 @@ json to_json(const similarity& s) {
 json to_json(const end_to_end_result& e) {
     return {{"rel_l2", number(e.rel_l2)},
             {"max_rel_diff", number(e.max_rel_diff)},
+            {"guided_rel_l2", number(e.guided_rel_l2)},
+            {"guided_max_rel_diff", number(e.guided_max_rel_diff)},
             {"bound", number(e.bound)},
             {"ok", e.ok},
             {"composed_with_reference", string_array(e.composed_with_reference)},

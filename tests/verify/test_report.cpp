@@ -234,7 +234,8 @@ BOOST_AUTO_TEST_CASE(json_of_one_image_has_the_schema_fields) {
     BOOST_CHECK(!bn.contains("problem"));
 
     const json& e = im.at("end_to_end");
-    check_keys(e, {"rel_l2", "max_rel_diff", "bound", "ok", "composed_with_reference", "gradient_vs_deconvnet",
+    check_keys(e, {"rel_l2", "max_rel_diff", "guided_rel_l2", "guided_max_rel_diff", "bound", "ok", "composed_with_reference",
+                   "gradient_vs_deconvnet",
                    "gradient_vs_guided", "deconvnet_vs_guided"});
     BOOST_CHECK(e.at("composed_with_reference") == json::array({"bn & co"}));
     check_keys(e.at("gradient_vs_guided"), {"rel_l2", "cosine", "spearman", "top5_overlap"});
