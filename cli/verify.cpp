@@ -229,8 +229,9 @@ command add_verify(CLI::App& app) {
                 }
             }
         }
-        if (!o->json.empty()) write_text_file(o->json, summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+        // The report first: it creates its folder, where the JSON may be asked to go.
         if (!o->report.empty()) verify::write_report(o->report, summary, certificates);
+        if (!o->json.empty()) write_text_file(o->json, summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
         fmt::print("{}: {}\n", o->model, status == 0 ? "the certificate holds" : status == 3 ? "the certificate FAILS" : "golden values moved");
         return status;
     };

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, from a fresh clone: install what is missing, build in Release, then classify the
-# bundled Fashion-MNIST images with the bundled model and write a saliency map for each under
-# build/main-job/ (all three methods from one forward pass).
+# bundled Fashion-MNIST images with the bundled model, write a saliency map for each under
+# build/main-job/ (all three methods from one forward pass), and certify on them, layer by layer,
+# that DeconvNet is the gradient except at ReLU (report in build/main-job/verify/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install_deps.sh
@@ -18,3 +19,7 @@ for img in models/images/*.png; do
   ./build/deepinside saliency "$model" "$img" --method gradient,deconvnet,guided --out "build/main-job/$name"
 done
 echo "saliency maps written to build/main-job/"
+echo
+./build/deepinside verify "$model" models/images/*.png --json build/main-job/verify/certificate.json \
+    --report build/main-job/verify | tail -n 14
+echo "verify report written to build/main-job/verify/index.html"

@@ -389,17 +389,20 @@ void end_to_end_section(document& d, const json& e, int level) {
         return;
     }
     paragraph(d, "The DeconvNet reconstruction composed from the independent operators, from the target down to the "
-                 "input, against the engine's deconvnet signal there.");
+                 "input, against the engine's deconvnet signal there; and guided backpropagation composed from the same "
+                 "operators (with the forward mask after each rectification) against the engine's guided signal.");
     std::string composed;
     for (const json& name : array_field(e, "composed_with_reference"))
         if (name.is_string()) composed += (composed.empty() ? "" : ", ") + name.get<std::string>();
     table(d, {"", "value"},
-          {{"relative L2", number_text(e, "rel_l2")},
-           {"max rel diff", number_text(e, "max_rel_diff")},
+          {{"DeconvNet: relative L2", number_text(e, "rel_l2")},
+           {"DeconvNet: max rel diff", number_text(e, "max_rel_diff")},
+           {"guided: relative L2", number_text(e, "guided_rel_l2")},
+           {"guided: max rel diff", number_text(e, "guided_max_rel_diff")},
            {"bound", number_text(e, "bound")},
            {"ok", bool_field(e, "ok") ? "yes" : "NO"},
            {"not covered, passed by the reference's exact backward", composed.empty() ? "none" : composed}},
-          {false, false, false, !bool_field(e, "ok"), false});
+          {false, false, false, false, false, !bool_field(e, "ok"), false});
     const json* images = field(e, "images");
     if (images && images->is_number())
         paragraph(d, fmt::format("Saliency similarities: means over {} images.", format_number(images)));
@@ -422,7 +425,10 @@ void gradient_check_section(document& d, const json& g, int level) {
         return;
     }
     paragraph(d, "Directional central differences (double) against the engine's gradient: "
-                 "|fd − ⟨d, g⟩| / max(|fd|, |⟨d, g⟩|).");
+                 "|fd − ⟨d, g⟩| / max(|fd|, |⟨d, g⟩|). Where the engine's f32 forward and the exact one take a "
+                 "different ReLU or max-pool decision, the certificate rests on the reference instead: the differences "
+                 "against the reference's double gradient, and the engine's gradient against the reference's backward "
+                 "on the engine's own activations.");
     const json* directions = field(g, "directions");
     if (directions && directions->is_array()) {
         std::vector<std::vector<std::string>> rows;
@@ -439,11 +445,16 @@ void gradient_check_section(document& d, const json& g, int level) {
     }
     table(d, {"", "value"},
           {{"directions", directions && directions->is_array() ? std::to_string(directions->size()) : format_number(directions)},
+           {"jitter", number_text(g, "jitter")},
            {"step", number_text(g, "step")},
-           {"max relative error", number_text(g, "max_rel_error")},
+           {"max relative error (engine)", number_text(g, "max_rel_error")},
+           {"max relative error (reference)", number_text(g, "max_reference_rel_error")},
+           {"engine vs reference on its activations (relative L2)", number_text(g, "engine_vs_reference")},
+           {"decisions differing f32 / double", number_text(g, "decisions_differing")},
+           {"basis", g.contains("basis") && g["basis"].is_string() ? g["basis"].get<std::string>() : "–"},
            {"bound", number_text(g, "bound")},
            {"ok", bool_field(g, "ok") ? "yes" : "NO"}},
-          {false, false, false, false, !bool_field(g, "ok")});
+          {false, false, false, false, false, false, false, false, !bool_field(g, "ok")});
 }
 
 void pictures_section(document& d, const std::vector<picture>& pictures) {
