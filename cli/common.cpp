@@ -106,6 +106,25 @@ std::vector<std::string> split(const std::string& text, char sep) {
     return out;
 }
 
+target layer_target(const std::string& layer, const std::optional<int64_t>& channel, const std::string& unit,
+                    const std::string& reduce) {
+    target t;
+    t.tensor = layer;
+    t.index = {channel.value_or(0)};
+    if (!channel) {
+        if (!unit.empty()) throw input_error("--unit needs --channel K");
+        t.what = target::kind::tensor_sum; // the whole tensor's activity
+    } else if (!unit.empty()) {
+        t.what = target::kind::neuron;
+        t.unit = parse_int_list(unit, "--unit");
+    } else if (reduce == "max" || reduce == "sum") {
+        t.what = reduce == "max" ? target::kind::channel_max : target::kind::channel_sum;
+    } else {
+        throw input_error(fmt::format("--reduce expects max or sum, got '{}'", reduce));
+    }
+    return t;
+}
+
 std::vector<int64_t> parse_int_list(const std::string& text, const char* option) {
     std::vector<int64_t> out;
     for (const auto& part : split(text, ',')) {

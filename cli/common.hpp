@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,12 @@ std::vector<int64_t> top_k(const float* values, int64_t n, int64_t k);
 
 /// The top-1 class of each image of a batch of scores ([N, classes...]).
 std::vector<int64_t> top1_per_image(const tensor& scores);
+
+/// The target of `--layer T [--channel K [--unit Y,X | --reduce max|sum]]` (saliency, verify): one
+/// unit, the channel's largest unit or its sum; without a channel, the sum of the whole tensor.
+/// Throws input_error for --unit without --channel or an unknown --reduce.
+target layer_target(const std::string& layer, const std::optional<int64_t>& channel, const std::string& unit,
+                    const std::string& reduce);
 
 /// "3,5,7" → {3,5,7}; throws input_error naming the option.
 std::vector<int64_t> parse_int_list(const std::string& text, const char* option);

@@ -81,21 +81,7 @@ command add_saliency(CLI::App& app) {
         std::vector<target> targets;
         std::vector<std::string> target_names;
         if (!o->layer.empty()) {
-            target t;
-            t.tensor = o->layer;
-            t.index = {o->channel.value_or(0)};
-            if (!o->channel) {
-                if (!o->unit.empty()) throw input_error("--unit needs --channel K");
-                t.what = target::kind::tensor_sum; // the whole tensor's activity
-            } else if (!o->unit.empty()) {
-                t.what = target::kind::neuron;
-                t.unit = parse_int_list(o->unit, "--unit");
-            } else if (o->reduce == "max" || o->reduce == "sum") {
-                t.what = o->reduce == "max" ? target::kind::channel_max : target::kind::channel_sum;
-            } else {
-                throw input_error(fmt::format("--reduce expects max or sum, got '{}'", o->reduce));
-            }
-            targets.push_back(t);
+            targets.push_back(layer_target(o->layer, o->channel, o->unit, o->reduce));
             target_names.push_back(o->channel ? fmt::format("channel{}", *o->channel) : std::string("all"));
         } else {
             if (o->channel || !o->unit.empty()) throw input_error("--channel and --unit need --layer");

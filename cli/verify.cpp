@@ -148,16 +148,7 @@ command add_verify(CLI::App& app) {
         if (!o->layer.empty()) {
             if (!o->classes.empty()) throw input_error("--class and --layer exclude each other");
             if (!o->channel) throw input_error("--layer needs --channel K");
-            requested.tensor = o->layer;
-            requested.index = {*o->channel};
-            if (!o->unit.empty()) {
-                requested.what = target::kind::neuron;
-                requested.unit = parse_int_list(o->unit, "--unit");
-            } else if (o->reduce == "max" || o->reduce == "sum") {
-                requested.what = o->reduce == "max" ? target::kind::channel_max : target::kind::channel_sum;
-            } else {
-                throw input_error(fmt::format("--reduce expects max or sum, got '{}'", o->reduce));
-            }
+            requested = layer_target(o->layer, o->channel, o->unit, o->reduce);
         } else {
             if (o->channel || !o->unit.empty()) throw input_error("--channel and --unit need --layer");
             if (!o->classes.empty()) {

@@ -154,20 +154,6 @@ similarity compare_maps(const tensor& a, const tensor& b) {
     return s;
 }
 
-std::string describe_target(const target& t, const std::string& tensor_name) {
-    const std::string idx = fmt::format("{}", fmt::join(t.index, ","));
-    switch (t.what) {
-    case target::kind::class_score: return fmt::format("class {} of '{}'", idx, tensor_name);
-    case target::kind::neuron:
-        if (t.unit.empty()) return fmt::format("unit {} of '{}'", idx, tensor_name);
-        return fmt::format("unit ({}) of channel {} of '{}'", fmt::join(t.unit, ","), idx, tensor_name);
-    case target::kind::channel_sum: return fmt::format("the sum of channel {} of '{}'", idx, tensor_name);
-    case target::kind::channel_max: return fmt::format("the largest unit of channel {} of '{}'", idx, tensor_name);
-    case target::kind::tensor_sum: return fmt::format("the sum of '{}'", tensor_name);
-    case target::kind::weighted_sum: return fmt::format("a weighted sum of '{}'", tensor_name);
-    }
-    return "?";
-}
 
 /// d f / d (target tensor) for one image: the seed the engine builds from `t` (fill_seed), in double.
 /// The engine has already validated the target by the time this runs.
@@ -204,14 +190,14 @@ const dtensor* constant_input(const reference_network& ref, const node& n, size_
     return i < n.inputs.size() ? ref.constant(n.inputs[i]) : nullptr;
 }
 
-} // namespace
-
 /// The graph as the engine runs it (Identity nodes over constants folded into constants), so that
 /// the reference's tensors are the engine's.
 graph folded(graph g) {
     passes::fold_constant_identities(g);
     return g;
 }
+
+} // namespace
 
 struct verifier::impl {
     verify_options opt;

@@ -89,6 +89,10 @@ struct target {
     std::vector<float> weights{};
 };
 
+/// The target in words, for messages and reports: "class 3 of 'logits'", "the largest unit of
+/// channel 5 of 'conv2'"; `tensor_name` is the tensor it resolves to.
+std::string describe_target(const target& t, const std::string& tensor_name);
+
 struct backward_request {
     target what;
     backward_rule rule = backward_rule::gradient;

@@ -40,6 +40,21 @@ backward_rule parse_backward_rule(const std::string& name) {
     throw input_error(fmt::format("unknown method '{}': choose gradient, deconvnet or guided", name));
 }
 
+std::string describe_target(const target& t, const std::string& tensor_name) {
+    const std::string idx = fmt::format("{}", fmt::join(t.index, ","));
+    switch (t.what) {
+    case target::kind::class_score: return fmt::format("class {} of '{}'", idx, tensor_name);
+    case target::kind::neuron:
+        if (t.unit.empty()) return fmt::format("unit {} of '{}'", idx, tensor_name);
+        return fmt::format("unit ({}) of channel {} of '{}'", fmt::join(t.unit, ","), idx, tensor_name);
+    case target::kind::channel_sum: return fmt::format("the sum of channel {} of '{}'", idx, tensor_name);
+    case target::kind::channel_max: return fmt::format("the largest unit of channel {} of '{}'", idx, tensor_name);
+    case target::kind::tensor_sum: return fmt::format("the sum of '{}'", tensor_name);
+    case target::kind::weighted_sum: return fmt::format("a weighted sum of '{}'", tensor_name);
+    }
+    return "?";
+}
+
 std::string unsupported_nodes(const graph& g) {
     std::vector<std::string> nodes;
     for (const node& n : g.nodes) {
@@ -109,21 +124,6 @@ struct backward_plan {
     std::vector<std::pair<std::string, dnnl::memory>> signals;
 };
 
-/// "class 3 of 'logits'", "the largest unit of channel 5 of 'conv2'": a target in messages.
-std::string describe(const target& t, const std::string& tensor_name) {
-    const std::string idx = fmt::format("{}", fmt::join(t.index, ","));
-    switch (t.what) {
-    case target::kind::class_score: return fmt::format("class {} of '{}'", idx, tensor_name);
-    case target::kind::neuron:
-        if (t.unit.empty()) return fmt::format("unit {} of '{}'", idx, tensor_name);
-        return fmt::format("unit ({}) of channel {} of '{}'", fmt::join(t.unit, ","), idx, tensor_name);
-    case target::kind::channel_sum: return fmt::format("the sum of channel {} of '{}'", idx, tensor_name);
-    case target::kind::channel_max: return fmt::format("the largest unit of channel {} of '{}'", idx, tensor_name);
-    case target::kind::tensor_sum: return fmt::format("the sum of '{}'", tensor_name);
-    case target::kind::weighted_sum: return fmt::format("a weighted sum of '{}'", tensor_name);
-    }
-    return "?";
-}
 
 /// Whether a oneDNN memory holds a NaN or an infinity anywhere in its buffer (padding included: a
 /// hit is confirmed on the C-order values before anything is reported).
@@ -452,7 +452,7 @@ struct network::impl {
                 throw numerical_error(fmt::format(
                     "{}: the {} signal for {} holds {} at {} of the signal at tensor '{}', the first tensor of the backward "
                     "pass (from the target back) whose signal is not finite",
-                    g.source, to_string(requests[k].rule), describe(requests[k].what, p->from), values[size_t(i)],
+                    g.source, to_string(requests[k].rule), describe_target(requests[k].what, p->from), values[size_t(i)],
                     index_to_string(act(name).shape, i), name));
             }
         }
