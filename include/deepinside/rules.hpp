@@ -87,6 +87,15 @@ constexpr const op_rules* find(std::string_view op_type) {
     return nullptr;
 }
 
+/// Whether an op type has a row. (A function of its own, not find() != nullptr: GCC's
+/// -fsanitize=undefined makes that pointer comparison unusable in a constant expression, and the
+/// registry checks this in a static_assert.)
+constexpr bool has_row(std::string_view op_type) {
+    for (const op_rules& r : table)
+        if (r.op_type == op_type) return true;
+    return false;
+}
+
 /// The masks a ReLU's backward multiplies the signal R by: 1(X > 0) on its forward input X, 1(R > 0)
 /// on the signal (the paper's section 4; Springenberg et al. for guided).
 struct relu_masks {
