@@ -688,3 +688,19 @@ BOOST_AUTO_TEST_CASE(verify_reports_selu_as_not_covered, *deepinside::test_suppo
         }
     BOOST_TEST(selu > 0);
 }
+
+BOOST_AUTO_TEST_CASE(verify_a_unit_of_a_layer) {
+    scratch s;
+    const result r = run("verify " + bundled_model() + " " + bundled_image().string() +
+                         " --layer /Relu_1_output_0 --channel 5 --unit 3,4 --json " + s.path("cert.json"));
+    BOOST_TEST_REQUIRE(r.status == 0, r.out << r.err);
+    const nlohmann::json j = read_json(s.path("cert.json"));
+    BOOST_TEST(j.at("class").is_null());
+    BOOST_TEST(j.at("target").at("kind").get<std::string>() == "neuron");
+    BOOST_TEST((j.at("target").at("unit") == nlohmann::json::array({3, 4})));
+    std::vector<std::string> names;
+    for (const auto& l : j.at("layers")) names.push_back(l.at("name"));
+    BOOST_TEST(names == (std::vector<std::string>{"/Relu_1", "/conv2/Conv", "/pool/MaxPool", "/Relu", "/conv1/Conv"}),
+               boost::test_tools::per_element());
+    BOOST_TEST(j.at("gradient_check").at("ok").get<bool>());
+}
