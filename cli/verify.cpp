@@ -27,19 +27,6 @@ namespace deepinside::cli {
 
 namespace {
 
-/// Writes `text` to `path` atomically (a temporary file in the same folder, renamed into place).
-void write_text_file(const std::string& path, const std::string& text) {
-    const std::string temp = path + ".tmp";
-    std::FILE* f = std::fopen(temp.c_str(), "wb");
-    if (!f) throw io_error(fmt::format("{}: cannot create the file", path));
-    const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-    const bool closed = std::fclose(f) == 0;
-    if (!written || !closed || std::rename(temp.c_str(), path.c_str()) != 0) {
-        std::remove(temp.c_str());
-        throw io_error(fmt::format("{}: cannot write the file", path));
-    }
-}
-
 std::string number(double v) { return fmt::format("{:.3g}", v); }
 
 /// One image's certificate on stdout: a line per layer, then the end-to-end and gradient checks.
@@ -222,7 +209,7 @@ command add_verify(CLI::App& app) {
         }
         // The report first: it creates its folder, where the JSON may be asked to go.
         if (!o->report.empty()) verify::write_report(o->report, summary, certificates);
-        if (!o->json.empty()) write_text_file(o->json, summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+        if (!o->json.empty()) write_text(o->json, summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
         fmt::print("{}: {}\n", o->model, status == 0 ? "the certificate holds" : status == 3 ? "the certificate FAILS" : "golden values moved");
         return status;
     };

@@ -501,12 +501,6 @@ figure{margin:0;text-align:center}
 figure img{width:224px;height:auto;image-rendering:pixelated;border:1px solid #d0d7de}
 figcaption{font-size:90%;color:#57606a})";
 
-void write_text(const std::string& path, const std::string& text) {
-    io_detail::atomic_file file(path);
-    file.write(text.data(), text.size());
-    file.commit();
-}
-
 } // namespace
 
 void write_report(const std::string& dir, const json& summary, const std::vector<image_certificate>& images) {

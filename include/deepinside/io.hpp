@@ -29,6 +29,11 @@ tensor read_npy(const std::string& path);
 /// input_error when t.data does not hold element_count(t.shape) values.
 void write_npy(const std::string& path, const tensor& t);
 
+// ---- Text -------------------------------------------------------------------------------------
+
+/// Writes `text` to `path` atomically, like write_npy (reports, JSON). Throws io_error naming the path.
+void write_text(const std::string& path, const std::string& text);
+
 // ---- Images -----------------------------------------------------------------------------------
 
 /// An 8-bit image, interleaved HWC, row-major, no padding between rows:

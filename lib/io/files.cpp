@@ -1,6 +1,7 @@
 #include "io/files.hpp"
 
 #include <deepinside/errors.hpp>
+#include <deepinside/io.hpp>
 
 #include <fmt/format.h>
 
@@ -130,3 +131,13 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, int64_t max_bytes)
 }
 
 } // namespace deepinside::io_detail
+
+namespace deepinside {
+
+void write_text(const std::string& path, const std::string& text) {
+    io_detail::atomic_file file(path);
+    file.write(text.data(), text.size());
+    file.commit();
+}
+
+} // namespace deepinside
