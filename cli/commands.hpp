@@ -15,5 +15,8 @@ command add_forward(CLI::App& app);
 command add_saliency(CLI::App& app);
 command add_bench(CLI::App& app);
 command add_verify(CLI::App& app);
+command add_class_model(CLI::App& app);
+command add_evaluate(CLI::App& app);
+command add_segment(CLI::App& app);
 
 } // namespace deepinside::cli

@@ -59,6 +59,12 @@ int main(int argc, char** argv) {
     add("bench", "Time forward or saliency passes (median and spread)", deepinside::cli::add_bench);
     add("verify", "Certify, layer by layer, that DeconvNet is the gradient except at ReLU (the paper's section 4)",
         deepinside::cli::add_verify);
+    add("class-model", "Class model images: gradient ascent on a class score with an L2 penalty (the paper's section 2)",
+        deepinside::cli::add_class_model);
+    add("evaluate", "Score the saliency methods against ground truth: segmentation, pointing game, deletion/insertion, "
+        "randomisation", deepinside::cli::add_evaluate);
+    add("segment", "Weakly supervised segmentation from a saliency map: quantile seeds, colour GMMs, GraphCut, box (section 3.2)",
+        deepinside::cli::add_segment);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

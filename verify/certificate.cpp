@@ -7,6 +7,7 @@
 #include "graph/passes.hpp"
 
 #include <deepinside/errors.hpp>
+#include <deepinside/evaluation.hpp>
 #include <deepinside/saliency.hpp>
 
 #include <fmt/format.h>
@@ -95,34 +96,6 @@ signal_difference compare_relu(const std::string& name, const tensor& a, const d
     return d;
 }
 
-/// Ranks with ties given their average rank (for Spearman's coefficient).
-std::vector<double> ranks(const std::vector<float>& v) {
-    std::vector<size_t> order(v.size());
-    std::iota(order.begin(), order.end(), size_t(0));
-    std::stable_sort(order.begin(), order.end(), [&](size_t i, size_t j) { return v[i] < v[j]; });
-    std::vector<double> r(v.size());
-    for (size_t i = 0; i < order.size();) {
-        size_t j = i;
-        while (j + 1 < order.size() && v[order[j + 1]] == v[order[i]]) ++j;
-        const double mean = 0.5 * double(i + j);
-        for (size_t k = i; k <= j; ++k) r[order[k]] = mean;
-        i = j + 1;
-    }
-    return r;
-}
-
-double pearson(const std::vector<double>& a, const std::vector<double>& b) {
-    const double n = double(a.size());
-    const double ma = std::accumulate(a.begin(), a.end(), 0.0) / n, mb = std::accumulate(b.begin(), b.end(), 0.0) / n;
-    double sab = 0, saa = 0, sbb = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        sab += (a[i] - ma) * (b[i] - mb);
-        saa += (a[i] - ma) * (a[i] - ma);
-        sbb += (b[i] - mb) * (b[i] - mb);
-    }
-    return saa > 0 && sbb > 0 ? sab / std::sqrt(saa * sbb) : (saa == sbb ? 1.0 : 0.0);
-}
-
 /// The top `k` positions of `v` (ties: the lower index first).
 std::set<size_t> top_positions(const std::vector<float>& v, size_t k) {
     std::vector<size_t> order(v.size());
@@ -145,7 +118,7 @@ similarity compare_maps(const tensor& a, const tensor& b) {
     s.rel_l2 = aa > 0 ? std::sqrt(dd / aa) : (dd > 0 ? INFINITY : 0.0);
     s.cosine = aa > 0 && bb > 0 ? dot / std::sqrt(aa * bb) : (aa == bb ? 1.0 : 0.0);
     const tensor ma = saliency_map(a), mb = saliency_map(b);
-    s.spearman = pearson(ranks(ma.data), ranks(mb.data));
+    s.spearman = spearman(ma.data, mb.data);
     const size_t k = std::max<size_t>(1, static_cast<size_t>(std::ceil(0.05 * double(ma.data.size()))));
     const std::set<size_t> ta = top_positions(ma.data, k), tb = top_positions(mb.data, k);
     size_t common = 0;
