@@ -33,7 +33,7 @@ namespace deepinside::cli {
 
 namespace {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 
@@ -59,7 +59,9 @@ std::string resolve_in(const fs::path& root, const json& entry, const char* key,
         throw input_error(fmt::format("{}: \"{}\" must be a relative path, not '{}'", where, key, rel.string()));
     for (const auto& part : rel)
         if (part == "..") throw input_error(fmt::format("{}: \"{}\" may not leave the data set's folder: '{}'", where, key, rel.string()));
-    return (root / rel).string();
+    const fs::path path = root / rel;
+    if (!fs::is_regular_file(path)) throw input_error(fmt::format("{}: \"{}\" names no file: '{}'", where, key, path.string()));
+    return path.string();
 }
 
 /// DATASET_DIR/SPLIT/labels.json, or DATASET_DIR/labels.json when the folder is a split itself.

@@ -9,6 +9,6 @@ namespace deepinside::cli {
 
 /// Writes DIR/index.html and DIR/evaluation.md from the command's JSON summary (schema
 /// deepinside.evaluate/1), creating DIR. The curves are drawn as inline SVG.
-void write_evaluation_report(const std::string& dir, const nlohmann::json& summary);
+void write_evaluation_report(const std::string& dir, const nlohmann::ordered_json& summary);
 
 } // namespace deepinside::cli

@@ -15,7 +15,7 @@ namespace deepinside::cli {
 
 namespace {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
 
 std::string pct(const json& v) { return fmt::format("{:.1f}", 100.0 * v.get<double>()); }
 std::string num(const json& v) { return fmt::format("{:.3f}", v.get<double>()); }
