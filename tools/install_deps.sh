@@ -16,6 +16,7 @@ packages=(
   dataset-fashion-mnist             # training data of the bundled model
   python3-numpy python3-torch python3-torchvision python3-onnx  # reference exports and cross-checks
   python3-pil                       # tests/io compares our JPEG decoding with PIL's
+  chromium                          # tests/demo opens the demo page (reports/demo/) headless
   clang libclang-rt-14-dev libomp-dev  # libFuzzer targets (fuzz/), run briefly by tools/test.sh;
                                     # clang needs its own OpenMP runtime (omp.h) for the library
 )

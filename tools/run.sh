@@ -2,7 +2,9 @@
 # The main job, from a fresh clone: install what is missing, build in Release, then classify the
 # bundled Fashion-MNIST images with the bundled model, write a saliency map for each under
 # build/main-job/ (all three methods from one forward pass), and certify on them, layer by layer,
-# that DeconvNet is the gradient except at ReLU (report in build/main-job/verify/).
+# that DeconvNet is the gradient except at ReLU (report in build/main-job/verify/). Then the demo
+# (tools/demo.py): class model images, saliency maps, segmentations, certificates and the
+# evaluation against ground truth of both bundled models, in reports/demo/index.html.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install_deps.sh
@@ -23,3 +25,6 @@ echo
 ./build/deepinside verify "$model" models/images/*.png --json build/main-job/verify/certificate.json \
     --report build/main-job/verify | tail -n 14
 echo "verify report written to build/main-job/verify/index.html"
+echo
+# The held-out split of the shapes data set (2,000 images) is generated into build/shapes when absent.
+/usr/bin/python3 tools/demo.py reports/demo | grep -v '^+ '
