@@ -4,6 +4,7 @@
 // that a change which breaks the generator fails here and not only when someone looks.
 #include "support/environment.hpp"
 #include "support/requirements.hpp"
+#include "support/scratch_dir.hpp"
 
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
@@ -27,14 +28,10 @@ namespace {
 
 const char* chromium = "/usr/bin/chromium";
 
-struct scratch {
-    fs::path dir;
-    scratch() {
-        std::random_device rd;
-        dir = fs::temp_directory_path() / ("deepinside-demo-" + std::to_string(rd()));
-        fs::create_directories(dir);
-    }
-    ~scratch() { fs::remove_all(dir); }
+/// A fresh folder for one case's files, removed afterwards.
+struct scratch : deepinside::test_support::scratch_dir {
+    scratch() : scratch_dir("deepinside-demo") {}
+    const fs::path& dir = path();
 };
 
 std::string slurp(const fs::path& p) {

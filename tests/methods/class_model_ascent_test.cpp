@@ -169,7 +169,10 @@ BOOST_AUTO_TEST_CASE(the_step_matches_a_finite_difference_of_the_objective) {
     for (int trial = 0; trial < 5; ++trial) {
         std::vector<double> d(grad.size()), plus(grad.size()), minus(grad.size());
         double n = 0;
-        for (double& v : d) n += (v = normal(rng)) * v;
+        for (double& v : d) {
+            v = normal(rng);
+            n += v * v;
+        }
         n = std::sqrt(n);
         double analytic = 0;
         for (size_t i = 0; i < d.size(); ++i) {

@@ -1,6 +1,7 @@
 // `deepinside class-model` as a user runs it (DEEPINSIDE_BIN): the files and the JSON it promises,
 // the same images as the library computes in this process, and one-line refusals that write nothing.
 #include "class_model_support.hpp"
+#include "support.hpp"
 
 #include <deepinside/io.hpp>
 
@@ -21,47 +22,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct result {
-    int status = -1;
-    std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using methods_test::slurp;
+using result = methods_test::run_result;
 
 /// A fresh folder for one case's outputs, removed afterwards.
-struct scratch {
-    fs::path dir;
-    scratch() {
-        std::random_device rd;
-        dir = fs::temp_directory_path() / ("deepinside-class-model-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-        fs::create_directories(dir);
-    }
-    ~scratch() { fs::remove_all(dir); }
-    std::string path(const std::string& name) const { return (dir / name).string(); }
-    std::vector<std::string> entries() const {
-        std::vector<std::string> names;
-        for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
-        std::sort(names.begin(), names.end());
-        return names;
-    }
+struct scratch : deepinside::test_support::scratch_dir {
+    scratch() : scratch_dir("deepinside-class-model") {}
+    std::string path(const std::string& name) const { return file(name); }
 };
 
 /// Runs `deepinside class-model ARGS` with stdout and stderr captured in files (so stderr is not a terminal).
-result run(const scratch& s, const std::string& args) {
-    const std::string out = s.path(".stdout"), err = s.path(".stderr");
-    const std::string cmd = std::string(env("DEEPINSIDE_BIN")) + " class-model " + args + " > " + out + " 2> " + err;
-    const int raw = std::system(cmd.c_str());
-    result r;
-    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
-    r.out = slurp(out);
-    r.err = slurp(err);
-    fs::remove(out);
-    fs::remove(err);
-    return r;
-}
+result run(const scratch&, const std::string& args) { return methods_test::run_deepinside("class-model " + args); }
 
 /// A refusal: status 1, one line on stderr containing `needle`, no file written.
 void expect_refusal(const std::string& args, const std::string& needle) {

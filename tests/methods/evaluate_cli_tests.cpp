@@ -30,14 +30,9 @@ const fs::path& small_split() {
 
 std::string model() { return (source_dir() / "models" / "shapes-convnet.onnx").string(); }
 
+/// The data set's generator runs on Debian's python3 (DEEPINSIDE_PYTHON) with numpy.
 boost::unit_test::precondition needs_python() {
-    return boost::unit_test::precondition([](boost::unit_test::test_unit_id) -> boost::test_tools::assertion_result {
-        const std::string py = deepinside::test_support::env("DEEPINSIDE_PYTHON");
-        if (!py.empty() && fs::exists(py)) return true;
-        boost::test_tools::assertion_result r(false);
-        r.message() << "DEEPINSIDE_PYTHON (Debian's python3 with numpy) runs the data set's generator";
-        return r;
-    });
+    return deepinside::test_support::needs_file(deepinside::test_support::env("DEEPINSIDE_PYTHON"), "python3-numpy");
 }
 
 } // namespace

@@ -9,6 +9,7 @@
 
 #include "support/environment.hpp"
 #include "support/requirements.hpp"
+#include "support/scratch_dir.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,32 +28,9 @@ namespace methods_test {
 namespace fs = std::filesystem;
 
 /// A fresh folder under the system temp folder, removed with everything in it.
-class scratch_dir {
+class scratch_dir : public deepinside::test_support::scratch_dir {
 public:
-    scratch_dir() {
-        std::string pattern = (fs::temp_directory_path() / "deepinside-methods-XXXXXX").string();
-        if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-        path_ = pattern;
-    }
-    ~scratch_dir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    scratch_dir(const scratch_dir&) = delete;
-    scratch_dir& operator=(const scratch_dir&) = delete;
-
-    std::string file(const std::string& name) const { return (path_ / name).string(); }
-    const fs::path& path() const { return path_; }
-    /// Names of the entries in the folder, sorted.
-    std::vector<std::string> entries() const {
-        std::vector<std::string> names;
-        for (const auto& e : fs::directory_iterator(path_)) names.push_back(e.path().filename().string());
-        std::sort(names.begin(), names.end());
-        return names;
-    }
-
-private:
-    fs::path path_;
+    scratch_dir() : deepinside::test_support::scratch_dir("deepinside-methods") {}
 };
 
 inline std::string slurp(const fs::path& p) {
