@@ -223,6 +223,11 @@ and an evaluation of the three maps against ground truth. Written by <code>tools
 {"".join(sections)}
 </body></html>
 """
+    # The raw signals (.npy) are the commands' outputs for programs; the page shows the pictures only.
+    for folder, _, files in os.walk(out):
+        for name in files:
+            if name.endswith(".npy"):
+                os.remove(os.path.join(folder, name))
     with open(os.path.join(out, "index.html.tmp"), "w") as f:
         f.write(page)
     os.replace(os.path.join(out, "index.html.tmp"), os.path.join(out, "index.html"))
