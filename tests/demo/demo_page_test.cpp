@@ -83,7 +83,7 @@ next(0);
 </script></body></html>)";
     const fs::path dom = work / "dom.html";
     const std::string cmd = std::string(chromium) +
-                            " --headless --no-sandbox --disable-gpu --allow-file-access-from-files --virtual-time-budget=30000"
+                            " --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --allow-file-access-from-files --virtual-time-budget=30000"
                             " --user-data-dir=" + (work / "profile").string() + " --dump-dom file://" + harness.string() + " > " +
                             dom.string() + " 2> " + (work / "chromium.log").string();
     BOOST_REQUIRE_MESSAGE(shell("timeout 180 " + cmd) == 0, "chromium failed: " + slurp(work / "chromium.log"));
