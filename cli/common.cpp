@@ -87,6 +87,12 @@ std::vector<int64_t> top_k(const float* values, int64_t n, int64_t k) {
     return idx;
 }
 
+tensor image_of(const tensor& batch, int64_t b) {
+    shape_t s(batch.shape.begin() + 1, batch.shape.end());
+    const int64_t count = element_count(s);
+    return tensor(s, std::vector<float>(batch.data.begin() + b * count, batch.data.begin() + (b + 1) * count));
+}
+
 std::vector<int64_t> top1_per_image(const tensor& scores) {
     const int64_t batch = scores.shape.empty() ? 1 : scores.shape[0], classes = scores.size() / batch;
     std::vector<int64_t> top;

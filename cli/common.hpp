@@ -33,6 +33,9 @@ std::vector<float> softmax(const float* scores, int64_t n);
 /// Indices of the k largest values of a row, largest first (ties: lower index first).
 std::vector<int64_t> top_k(const float* values, int64_t n, int64_t k);
 
+/// Image `b` of a batch [N, ...]: a copy of shape [...].
+tensor image_of(const tensor& batch, int64_t b);
+
 /// The top-1 class of each image of a batch of scores ([N, classes...]).
 std::vector<int64_t> top1_per_image(const tensor& scores);
 

@@ -129,12 +129,6 @@ binary_mask box_mask(const pixel_box& b, int width, int height) {
     return m;
 }
 
-tensor slice(const tensor& batch, int64_t b) {
-    shape_t s(batch.shape.begin() + 1, batch.shape.end());
-    const int64_t n = element_count(s);
-    return tensor(s, std::vector<float>(batch.data.begin() + b * n, batch.data.begin() + (b + 1) * n));
-}
-
 // ---- What is accumulated -------------------------------------------------------------------------
 
 /// A segmentation's score on one image.
@@ -335,7 +329,9 @@ command add_evaluate(CLI::App& app) {
         double uniform_mass = 0;
         int64_t correct = 0, difficult = 0;
         const int64_t keep_maps = std::min(o->randomisation_images, n);
-        std::vector<std::vector<tensor>> kept_maps(static_cast<size_t>(keep_maps)); // [image][method], for the randomisation check
+        // The first images' inputs and maps ([image][method]), for the randomisation check.
+        std::vector<tensor> kept_inputs(static_cast<size_t>(keep_maps));
+        std::vector<std::vector<tensor>> kept_maps(static_cast<size_t>(keep_maps));
         json per_image = json::array();
         double saliency_seconds = 0, curve_seconds = 0;
 
@@ -375,6 +371,9 @@ command add_evaluate(CLI::App& app) {
             const std::vector<tensor> signals = net.backward(requests);
             std::vector<tensor> maps; // [method] -> [batch, H, W]
             for (const auto& s : signals) maps.push_back(saliency_map(s));
+            std::vector<std::vector<tensor>> image_maps(static_cast<size_t>(count)); // [image][method] -> [H, W]
+            for (int64_t b = 0; b < count; ++b)
+                for (const tensor& m : maps) image_maps[size_t(b)].push_back(image_of(m, b));
             saliency_seconds += seconds_since(t0);
             const std::vector<int64_t> predicted = top1_per_image(logits);
 
@@ -388,7 +387,7 @@ command add_evaluate(CLI::App& app) {
                 const int64_t b = j / int64_t(rules.size()), m = j % int64_t(rules.size());
                 const auto t = clock_type::now();
                 try {
-                    segs[size_t(j)] = segment(pictures[size_t(b)], slice(maps[size_t(m)], b), o->seg);
+                    segs[size_t(j)] = segment(pictures[size_t(b)], image_maps[size_t(b)][size_t(m)], o->seg);
                 } catch (const std::exception& e) {
                     seg_error[size_t(j)] = e.what();
                 }
@@ -410,9 +409,11 @@ command add_evaluate(CLI::App& app) {
                 centre_point.add(s.label, pointing_hit(truth, centre_pt, tolerance), s.difficult);
                 uniform_mass += double(std::count(truth.pixels.begin(), truth.pixels.end(), uint8_t(1))) / double(pixels);
 
+                if (first + b < keep_maps) kept_inputs[size_t(first + b)] = inputs[size_t(b)];
+
                 // The curves: deletion from the image towards its background, insertion the other way.
                 std::vector<std::vector<int32_t>> order_list;
-                for (size_t m = 0; m < rules.size(); ++m) order_list.push_back(saliency_order(slice(maps[m], b)));
+                for (const tensor& map : image_maps[size_t(b)]) order_list.push_back(saliency_order(map));
                 std::shuffle(random_order.begin(), random_order.end(), order_rng);
                 order_list.push_back(random_order);
                 auto tc = clock_type::now();
@@ -453,7 +454,7 @@ command add_evaluate(CLI::App& app) {
                 for (size_t m = 0; m < rules.size(); ++m) {
                     method_scores& ms = scores[m];
                     const segmentation& seg = segs[size_t(b) * rules.size() + m];
-                    const tensor map = slice(maps[m], b);
+                    const tensor& map = image_maps[size_t(b)][m];
                     ms.segment_seconds += seg_time[size_t(b) * rules.size() + m];
                     ms.graphcut.add(seg.mask, seg.box, truth, s.box, right);
                     // Baseline: the map thresholded at the foreground seeds' quantile, its largest component.
@@ -496,10 +497,10 @@ command add_evaluate(CLI::App& app) {
                     const int64_t per = element_count(one);
                     std::vector<int64_t> labels(static_cast<size_t>(batch));
                     for (int64_t b = 0; b < batch; ++b) {
-                        const sample& s = samples[size_t(first + std::min(b, count - 1))];
-                        const tensor in = image_to_tensor(read_sized(s.image, width, height), one[1], height, width, pre);
+                        const int64_t i = first + std::min(b, count - 1); // a short last batch repeats its last image
+                        const tensor& in = kept_inputs[size_t(i)];
                         std::copy(in.data.begin(), in.data.end(), x.data.begin() + b * per);
-                        labels[size_t(b)] = s.label;
+                        labels[size_t(b)] = samples[size_t(i)].label;
                     }
                     rnet.forward(x);
                     std::vector<backward_request> requests;
@@ -508,7 +509,7 @@ command add_evaluate(CLI::App& app) {
                     for (size_t m = 0; m < rules.size(); ++m) {
                         const tensor maps = saliency_map(signals[m]);
                         for (int64_t b = 0; b < count; ++b)
-                            sum[m] += spearman(slice(maps, b).data, kept_maps[size_t(first + b)][m].data);
+                            sum[m] += spearman(image_of(maps, b).data, kept_maps[size_t(first + b)][m].data);
                     }
                 }
                 json stage = {{"randomised_from", layers[layers.size() - k].node}, {"layers", k}};

@@ -5,6 +5,8 @@
 #include <deepinside/errors.hpp>
 #include <deepinside/io.hpp>
 
+#include "report.hpp"
+
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -23,11 +25,12 @@ std::string num(const json& v) { return fmt::format("{:.3f}", v.get<double>()); 
 /// A table as rows of cells; the first row is the header.
 using table = std::vector<std::vector<std::string>>;
 
+/// The header row is the writer's own text; body cells hold names from the model and the data set.
 std::string markdown(const table& t) {
     std::string out;
     for (size_t r = 0; r < t.size(); ++r) {
         out += "|";
-        for (const auto& c : t[r]) out += " " + c + " |";
+        for (const auto& c : t[r]) out += " " + (r == 0 ? c : verify::markdown_text(c)) + " |";
         out += "\n";
         if (r == 0) {
             out += "|";
@@ -38,26 +41,12 @@ std::string markdown(const table& t) {
     return out;
 }
 
-std::string escape(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-        case '&': out += "&amp;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '"': out += "&quot;"; break;
-        default: out += c;
-        }
-    }
-    return out;
-}
-
 std::string html(const table& t) {
     std::string out = "<table>\n";
     for (size_t r = 0; r < t.size(); ++r) {
         out += "<tr>";
         const char* cell = r == 0 ? "th" : "td";
-        for (const auto& c : t[r]) out += fmt::format("<{0}>{1}</{0}>", cell, escape(c));
+        for (const auto& c : t[r]) out += fmt::format("<{0}>{1}</{0}>", cell, verify::html_text(c));
         out += "</tr>\n";
     }
     return out + "</table>\n";
@@ -154,7 +143,7 @@ std::string curve_svg(const json& s, const char* which) {
         out += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{} points=\"{}\"/>\n", colour,
                            series[k].first == "random" ? " stroke-dasharray=\"4 3\"" : "", points);
         out += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"11\" fill=\"{}\">{}</text>\n", w - right - 80, top + 14 + 13 * int(k), colour,
-                           escape(series[k].first));
+                           verify::html_text(series[k].first));
     }
     return out + "</svg>\n";
 }
@@ -169,16 +158,16 @@ void write_evaluation_report(const std::string& dir, const json& s) {
     const std::string title = fmt::format("Evaluation of {} on {} ({} images, {} difficult; classifier accuracy {} %)",
                                           s["model"].get<std::string>(), s["dataset"].get<std::string>(), s["images"].get<int64_t>(),
                                           s["difficult_images"].get<int64_t>(), pct(s["classifier"]["top1_accuracy"]));
-    std::string md = "# " + title + "\n\nWritten by `deepinside evaluate` (schema deepinside.evaluate/1); every map is taken for the "
+    std::string md = "# " + verify::markdown_text(title) + "\n\nWritten by `deepinside evaluate` (schema deepinside.evaluate/1); every map is taken for the "
                      "image's true class.\n";
     std::string page = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>deepinside evaluation</title>\n"
                        "<style>body{font-family:sans-serif;max-width:70em;margin:1em auto;padding:0 1em}"
                        "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #d0d7de;padding:3px 8px}"
                        "td:not(:first-child){text-align:right}th{background:#f6f8fa}</style></head><body>\n";
-    page += "<h1>" + escape(title) + "</h1>\n";
+    page += "<h1>" + verify::html_text(title) + "</h1>\n";
     for (const auto& [heading, t] : tables) {
         md += "\n## " + heading + "\n\n" + markdown(t);
-        page += "<h2>" + escape(heading) + "</h2>\n" + html(t);
+        page += "<h2>" + verify::html_text(heading) + "</h2>\n" + html(t);
         if (heading.rfind("Deletion", 0) == 0) page += "<p>" + curve_svg(s, "deletion") + curve_svg(s, "insertion") + "</p>\n";
     }
     page += "</body></html>\n";

@@ -18,16 +18,6 @@
 
 namespace deepinside::cli {
 
-namespace {
-
-tensor image_of(const tensor& batch, int64_t b) {
-    shape_t s(batch.shape.begin() + 1, batch.shape.end());
-    const int64_t count = element_count(s);
-    return tensor(s, std::vector<float>(batch.data.begin() + b * count, batch.data.begin() + (b + 1) * count));
-}
-
-} // namespace
-
 command add_saliency(CLI::App& app) {
     struct options {
         std::string model, labels, image, input, out = "saliency", classes, methods = "gradient", layer, unit, reduce = "max",

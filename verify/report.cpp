@@ -22,14 +22,7 @@
 
 namespace deepinside::verify {
 
-using nlohmann::json;
-
-namespace {
-
-// ---- Text -------------------------------------------------------------------------------------
-
-/// Text for HTML element content and attribute values (layer names come from untrusted models).
-std::string html(std::string_view s) {
+std::string html_text(std::string_view s) {
     std::string out;
     out.reserve(s.size());
     for (char ch : s) {
@@ -45,11 +38,7 @@ std::string html(std::string_view s) {
     return out;
 }
 
-/// Text for Markdown (table cells, headings, paragraphs): the punctuation that can start markup
-/// inside a line (emphasis, code, links and images, HTML tags and entities, table cells,
-/// strikethrough, math) is backslash-escaped, as CommonMark allows for any ASCII punctuation; line
-/// breaks become spaces, so a name cannot start a block of its own.
-std::string md(std::string_view s) {
+std::string markdown_text(std::string_view s) {
     static constexpr std::string_view special = "\\`*_[]<>|&~$";
     std::string out;
     out.reserve(s.size());
@@ -63,6 +52,10 @@ std::string md(std::string_view s) {
     }
     return out;
 }
+
+using nlohmann::json;
+
+namespace {
 
 /// At most `bytes` bytes of `s`, cut at a UTF-8 character boundary, with an ellipsis when cut.
 std::string shortened(const std::string& s, size_t bytes) {
@@ -240,19 +233,19 @@ struct document {
 std::string verdict(bool ok) { return ok ? "PASS" : "FAIL"; }
 
 void heading(document& d, int level, const std::string& text) {
-    d.h += fmt::format("<h{0}>{1}</h{0}>\n", level, html(text));
-    d.m += fmt::format("{} {}\n\n", std::string(static_cast<size_t>(level), '#'), md(text));
+    d.h += fmt::format("<h{0}>{1}</h{0}>\n", level, html_text(text));
+    d.m += fmt::format("{} {}\n\n", std::string(static_cast<size_t>(level), '#'), markdown_text(text));
 }
 
 void paragraph(document& d, const std::string& text) {
-    d.h += "<p>" + html(text) + "</p>\n";
-    d.m += md(text) + "\n\n";
+    d.h += "<p>" + html_text(text) + "</p>\n";
+    d.m += markdown_text(text) + "\n\n";
 }
 
 /// Appends " CELL |" to a Markdown table row.
 void md_cell(std::string& m, const std::string& text) {
     m += ' ';
-    m += md(text);
+    m += markdown_text(text);
     m += " |";
 }
 
@@ -271,7 +264,7 @@ void table(document& d, const std::vector<std::string>& header, const std::vecto
     for (const auto& row : rows)
         for (size_t c = 0; c < row.size() && c < numeric.size(); ++c) numeric[c] = numeric[c] && looks_numeric(row[c]);
     d.h += "<table>\n<thead><tr>";
-    for (size_t c = 0; c < header.size(); ++c) d.h += (numeric[c] ? "<th class=\"n\">" : "<th>") + html(header[c]) + "</th>";
+    for (size_t c = 0; c < header.size(); ++c) d.h += (numeric[c] ? "<th class=\"n\">" : "<th>") + html_text(header[c]) + "</th>";
     d.h += "</tr></thead>\n<tbody>\n";
     d.m += "|";
     for (const std::string& cell : header) md_cell(d.m, cell);
@@ -282,7 +275,7 @@ void table(document& d, const std::vector<std::string>& header, const std::vecto
         const bool failed = r < bad.size() && bad[r];
         d.h += failed ? "<tr class=\"bad\">" : "<tr>";
         for (size_t c = 0; c < rows[r].size(); ++c)
-            d.h += (c < numeric.size() && numeric[c] ? "<td class=\"n\">" : "<td>") + html(rows[r][c]) + "</td>";
+            d.h += (c < numeric.size() && numeric[c] ? "<td class=\"n\">" : "<td>") + html_text(rows[r][c]) + "</td>";
         d.h += "</tr>\n";
         d.m += "|";
         for (const std::string& cell : rows[r]) md_cell(d.m, cell);
@@ -325,8 +318,8 @@ void layers_table(document& d, const json& layers) {
     if (!problems.empty()) {
         d.h += "<ul class=\"problems\">\n";
         for (const std::string& p : problems) {
-            d.h += "<li>" + html(p) + "</li>\n";
-            d.m += "- " + md(p) + "\n";
+            d.h += "<li>" + html_text(p) + "</li>\n";
+            d.m += "- " + markdown_text(p) + "\n";
         }
         d.h += "</ul>\n";
         d.m += "\n";
@@ -358,13 +351,13 @@ void relu_chart(document& d, const json& layers) {
     for (size_t i = 0; i < bars.size(); ++i) {
         const int y = static_cast<int>(i) * row_height;
         const double f = bars[i].fraction ? std::clamp(*bars[i].fraction, 0.0, 1.0) : 0.0;
-        d.h += fmt::format("<g><title>{}: {}</title>", html(bars[i].name), html(percent(bars[i].fraction)));
-        d.h += fmt::format("<text x=\"0\" y=\"{}\" class=\"label\">{}</text>", y + 15, html(shortened(bars[i].name, 36)));
+        d.h += fmt::format("<g><title>{}: {}</title>", html_text(bars[i].name), html_text(percent(bars[i].fraction)));
+        d.h += fmt::format("<text x=\"0\" y=\"{}\" class=\"label\">{}</text>", y + 15, html_text(shortened(bars[i].name, 36)));
         d.h += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"16\" class=\"track\"/>", label_width, y + 3, bar_width);
         d.h += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{:.1f}\" height=\"16\" class=\"bar\"/>", label_width, y + 3,
                            f * bar_width);
         d.h += fmt::format("<text x=\"{}\" y=\"{}\">{}</text></g>\n", label_width + bar_width + 6, y + 15,
-                           html(percent(bars[i].fraction)));
+                           html_text(percent(bars[i].fraction)));
     }
     const int axis = static_cast<int>(bars.size()) * row_height + 16;
     d.h += fmt::format("<text x=\"{}\" y=\"{}\" class=\"axis\">0 %</text>", label_width, axis);
@@ -377,7 +370,7 @@ void relu_chart(document& d, const json& layers) {
         const int filled = b.fraction ? static_cast<int>(std::lround(std::clamp(*b.fraction, 0.0, 1.0) * text_bar)) : 0;
         std::string drawn;
         for (int k = 0; k < text_bar; ++k) drawn += k < filled ? "█" : "░";
-        d.m += fmt::format("| {} | {} | `{}` |\n", md(b.name), percent(b.fraction), drawn);
+        d.m += fmt::format("| {} | {} | `{}` |\n", markdown_text(b.name), percent(b.fraction), drawn);
     }
     d.m += "\n";
 }
@@ -462,7 +455,7 @@ void pictures_section(document& d, const std::vector<picture>& pictures) {
     d.h += "<div class=\"pictures\">\n";
     for (const picture& p : pictures)
         d.h += fmt::format("<figure><img alt=\"{0}\" src=\"data:image/png;base64,{1}\"><figcaption>{0}</figcaption></figure>\n",
-                           html(p.caption), base64(p.png));
+                           html_text(p.caption), base64(p.png));
     d.h += "</div>\n";
     d.m += "|";
     for (const picture& p : pictures) md_cell(d.m, p.caption);
@@ -527,9 +520,9 @@ void write_report(const std::string& dir, const json& summary, const std::vector
     d.h += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">\n"
            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
-    d.h += fmt::format("<title>{} — {}</title>\n<style>\n{}\n</style>\n</head>\n<body>\n", html(title), verdict(ok), style);
-    d.h += fmt::format("<h1>{} — <span class=\"{}\">{}</span></h1>\n", html(title), ok ? "pass" : "fail", verdict(ok));
-    d.m += fmt::format("# {} — **{}**\n\n", md(title), verdict(ok));
+    d.h += fmt::format("<title>{} — {}</title>\n<style>\n{}\n</style>\n</head>\n<body>\n", html_text(title), verdict(ok), style);
+    d.h += fmt::format("<h1>{} — <span class=\"{}\">{}</span></h1>\n", html_text(title), ok ? "pass" : "fail", verdict(ok));
+    d.m += fmt::format("# {} — **{}**\n\n", markdown_text(title), verdict(ok));
 
     std::string about = fmt::format("Schema {}. ", string_field(summary, "schema"));
     if (!target_text.empty()) about += "Target: " + target_text + ". ";
@@ -563,9 +556,9 @@ void write_report(const std::string& dir, const json& summary, const std::vector
         const json im = single ? first : image_summary(summary, images, k);
         const bool image_ok = bool_field(im, "ok");
         const std::string name = string_field(im, "image");
-        d.h += fmt::format("<h2>Image {}: {} — <span class=\"{}\">{}</span></h2>\n", k, html(name), image_ok ? "pass" : "fail",
+        d.h += fmt::format("<h2>Image {}: {} — <span class=\"{}\">{}</span></h2>\n", k, html_text(name), image_ok ? "pass" : "fail",
                            verdict(image_ok));
-        d.m += fmt::format("## Image {}: {} — **{}**\n\n", k, md(name), verdict(image_ok));
+        d.m += fmt::format("## Image {}: {} — **{}**\n\n", k, markdown_text(name), verdict(image_ok));
         std::string line;
         if (const std::string t = string_field(im, "target"); !t.empty()) line += "Target: " + t + ". ";
         if (const json* s = field(im, "seconds"); s && s->is_number()) line += fmt::format("{:.2f} s.", s->get<double>());

@@ -8,9 +8,19 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace deepinside::verify {
+
+/// Text for HTML element content and attribute values (names come from untrusted models and files).
+std::string html_text(std::string_view s);
+
+/// Text for Markdown (table cells, headings, paragraphs): the punctuation that can start markup
+/// inside a line (emphasis, code, links and images, HTML tags and entities, table cells,
+/// strikethrough, math) is backslash-escaped, as CommonMark allows for any ASCII punctuation; line
+/// breaks become spaces, so a name cannot start a block of its own.
+std::string markdown_text(std::string_view s);
 
 /// Writes DIR/index.html (self-contained: the pictures embedded as base64 data: URIs, CSS inline,
 /// no external resource), DIR/report.md (linking the pictures) and, for image k (from 0),
