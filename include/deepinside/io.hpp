@@ -95,6 +95,11 @@ preprocess_options preprocess_from_metadata(const std::map<std::string, std::str
 tensor image_to_tensor(const image& img, int64_t channels, int64_t height, int64_t width,
                        const preprocess_options& options);
 
+/// `img` resized to width x height exactly as image_to_tensor resizes (bilinear, half-pixel centres,
+/// no antialiasing), rounded to 8 bits, channels kept: the picture a network of that input size was
+/// fed (segment draws its masks on it). Throws input_error for a bad image or size.
+image resize_image(const image& img, int width, int height);
+
 // ---- Heatmaps ---------------------------------------------------------------------------------
 
 /// Colours a saliency map of shape [H, W]: values are clamped below at 0 and divided by the map's

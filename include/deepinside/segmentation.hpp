@@ -120,11 +120,6 @@ struct segmentation {
 /// or options out of range (check_segmentation_options).
 segmentation segment(const image& picture, const tensor& map, const segmentation_options& options = {});
 
-/// `img` resized to width x height exactly as image_to_tensor resizes (bilinear, half-pixel centres,
-/// no antialiasing), rounded to 8 bits, channels kept: the picture a network of that input size was
-/// fed, to segment with its saliency map. Throws input_error for a bad image or size.
-image resize_image(const image& img, int width, int height);
-
 /// The seeds drawn as in the paper's figure 3: foreground seeds (the foreground colour model's pixels)
 /// blue (0, 0, 255), background seeds cyan (0, 255, 255), unused pixels red (255, 0, 0). RGB.
 image seeds_image(const segmentation& s);

@@ -461,23 +461,6 @@ segmentation segment(const image& picture, const tensor& map, const segmentation
     return s;
 }
 
-image resize_image(const image& img, int width, int height) {
-    io_detail::check_image_layout(img, "resize_image");
-    if (width <= 0 || height <= 0 || int64_t(width) * height > (int64_t{1} << 28))
-        throw input_error(fmt::format("resize_image: size {}x{} is not positive or too large", width, height));
-    const size_t src_pixels = size_t(img.width) * size_t(img.height), dst_pixels = size_t(width) * size_t(height);
-    const auto channels = size_t(img.channels);
-    image dst{width, height, img.channels, std::vector<uint8_t>(dst_pixels * channels)};
-    std::vector<float> src_plane(src_pixels), dst_plane(dst_pixels);
-    for (size_t c = 0; c < channels; ++c) {
-        for (size_t i = 0; i < src_pixels; ++i) src_plane[i] = img.pixels[i * channels + c];
-        io_detail::resize_bilinear(src_plane.data(), img.height, img.width, dst_plane.data(), height, width);
-        for (size_t i = 0; i < dst_pixels; ++i)
-            dst.pixels[i * channels + c] = uint8_t(std::clamp(std::lround(dst_plane[i]), 0L, 255L));
-    }
-    return dst;
-}
-
 image seeds_image(const segmentation& s) {
     const binary_mask& m = s.mask;
     check_mask(m, "seeds_image");
