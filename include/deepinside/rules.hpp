@@ -7,7 +7,7 @@
 /// its one answer here.
 #include <deepinside/network.hpp>
 
-#include <array>
+#include <iterator>
 #include <string_view>
 
 namespace deepinside::rules {
@@ -46,7 +46,8 @@ inline constexpr std::string_view exact_backward = "its exact backward, as the g
 inline constexpr std::string_view nonrelu_backward =
     "refused (a nonlinearity without a DeconvNet definition); with --nonrelu gradient, its exact derivative";
 
-inline constexpr std::array<op_rules, 31> table = {{
+/// One row per op type; add a row where the op is registered (lib/ops/registry.cpp).
+inline constexpr op_rules table[] = {
     {"Add", behaviour::exact, deconvnet_layer::none, exact_backward},
     {"AveragePool", behaviour::exact, deconvnet_layer::none, exact_backward},
     {"BatchNormalization", behaviour::exact, deconvnet_layer::none, exact_backward},
@@ -78,7 +79,7 @@ inline constexpr std::array<op_rules, 31> table = {{
     {"Sub", behaviour::exact, deconvnet_layer::none, exact_backward},
     {"Tanh", behaviour::nonrelu, deconvnet_layer::none, nonrelu_backward},
     {"Unsqueeze", behaviour::exact, deconvnet_layer::reshape, "reshapes the signal"},
-}};
+};
 
 /// The row of an op type of the default ONNX domain; nullptr when it has none.
 constexpr const op_rules* find(std::string_view op_type) {
