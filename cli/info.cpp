@@ -33,14 +33,20 @@ command add_info(CLI::App& app) {
                 fmt::print("shapes    unknown: {}\n", e.what());
             }
         }
+        // The layers as the engine runs them: nodes computing on constants only (shape arithmetic,
+        // an Identity of a shared initializer) are evaluated when the network is compiled.
+        const graph& layers = net ? net->model() : g;
+        if (net && net->folded_nodes() > 0)
+            fmt::print("folded    {} node{} computing on constants only (shape arithmetic, masks, shared weights)\n",
+                       net->folded_nodes(), net->folded_nodes() == 1 ? "" : "s");
         fmt::print("\n{:<4} {:<28} {:<18} {:<34} {:<20} {:>10}\n", "#", "layer", "op", "output tensor (for --layer, --wrt)",
                    "output shape", "parameters");
         int64_t total = 0;
-        for (size_t i = 0; i < g.nodes.size(); ++i) {
-            const node& n = g.nodes[i];
+        for (size_t i = 0; i < layers.nodes.size(); ++i) {
+            const node& n = layers.nodes[i];
             int64_t params = 0;
             for (const auto& in : n.inputs)
-                if (const constant* c = g.find_constant(in); c && !c->is_int) params += element_count(c->shape);
+                if (const constant* c = layers.find_constant(in); c && !c->is_int) params += element_count(c->shape);
             total += params;
             std::string shape = net && !n.outputs.empty() ? to_string(net->shape_of(n.outputs[0])) : "?";
             auto fit = [](const std::string& text, size_t width) {
@@ -49,7 +55,7 @@ command add_info(CLI::App& app) {
             fmt::print("{:<4} {:<28} {:<18} {:<34} {:<20} {:>10}\n", i, fit(n.name, 28), n.op_type,
                        n.outputs.empty() ? "" : n.outputs[0], shape, params);
         }
-        fmt::print("\n{} layers, {} parameters\n", g.nodes.size(), total);
+        fmt::print("\n{} layers, {} parameters\n", layers.nodes.size(), total);
         if (!g.metadata.empty()) {
             fmt::print("\nmetadata\n");
             for (const auto& [k, v] : g.metadata) fmt::print("  {} = {}\n", k, v.size() > 80 ? v.substr(0, 77) + "..." : v);

@@ -4,7 +4,6 @@
 // an independent reconstruction; finally directional finite differences of the target in double.
 #include "certificate.hpp"
 
-#include "graph/passes.hpp"
 
 #include <deepinside/errors.hpp>
 #include <deepinside/evaluation.hpp>
@@ -163,13 +162,6 @@ const dtensor* constant_input(const reference_network& ref, const node& n, size_
     return i < n.inputs.size() ? ref.constant(n.inputs[i]) : nullptr;
 }
 
-/// The graph as the engine runs it (Identity nodes over constants folded into constants), so that
-/// the reference's tensors are the engine's.
-graph folded(graph g) {
-    passes::fold_constant_identities(g);
-    return g;
-}
-
 } // namespace
 
 struct verifier::impl {
@@ -178,7 +170,7 @@ struct verifier::impl {
     reference_network ref;
 
     impl(const graph& g, const shape_t& shape, verify_options o)
-        : opt(std::move(o)), net(g, shape, opt.engine), ref(folded(g)) {
+        : opt(std::move(o)), net(g, shape, opt.engine), ref(net.model()) {
         if (shape.empty() || shape[0] != 1)
             throw input_error(fmt::format("{}: the verifier certifies one image at a time; input shape {}", g.source,
                                           to_string(shape)));

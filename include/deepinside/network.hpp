@@ -112,6 +112,12 @@ public:
     /// The number of threads this network runs on (engine_options::threads resolved).
     int threads() const;
     const std::string& input_name() const;
+    /// The graph as compiled for input_shape(): every node that computes on constants only (shape
+    /// arithmetic, masks, an Identity of an initializer) evaluated into a constant and removed, so
+    /// its nodes are exactly the layers that run. The double-precision reference is built on it.
+    const graph& model() const;
+    /// How many nodes of the original graph were evaluated at compile time.
+    size_t folded_nodes() const;
     /// Activation tensors in topological order (the input first), and their shapes.
     const std::vector<std::string>& tensor_names() const;
     shape_t shape_of(const std::string& tensor_name) const;

@@ -21,6 +21,7 @@ using ::onnx::TensorProto;
 
 int64_t element_bytes(int32_t data_type) {
     switch (data_type) {
+    case TensorProto::BOOL: return 1; // attention masks (folded at compile time)
     case TensorProto::FLOAT:
     case TensorProto::INT32: return 4;
     case TensorProto::INT64: return 8;
@@ -52,6 +53,10 @@ void decode_raw(const std::string& bytes, int32_t data_type, int64_t count, cons
             for (size_t i = 0; i < n; ++i) dst.floats[i] = load_little_endian<float>(bytes.data() + 4 * i);
         }
         break;
+    case TensorProto::BOOL:
+        dst.ints.resize(n);
+        for (size_t i = 0; i < n; ++i) dst.ints[i] = bytes[i] != 0 ? 1 : 0;
+        break;
     case TensorProto::INT32:
         dst.ints.resize(n);
         for (size_t i = 0; i < n; ++i) dst.ints[i] = load_little_endian<int32_t>(bytes.data() + 4 * i);
@@ -68,6 +73,7 @@ void decode_raw(const std::string& bytes, int32_t data_type, int64_t count, cons
 const char* typed_field_name(int32_t data_type) {
     switch (data_type) {
     case TensorProto::FLOAT: return "float_data";
+    case TensorProto::BOOL:
     case TensorProto::INT32: return "int32_data";
     case TensorProto::INT64: return "int64_data";
     default: return "?";
@@ -77,6 +83,7 @@ const char* typed_field_name(int32_t data_type) {
 int64_t typed_field_size(const TensorProto& t, int32_t data_type) {
     switch (data_type) {
     case TensorProto::FLOAT: return t.float_data_size();
+    case TensorProto::BOOL:
     case TensorProto::INT32: return t.int32_data_size();
     case TensorProto::INT64: return t.int64_data_size();
     default: return 0;
@@ -87,7 +94,7 @@ int64_t typed_field_size(const TensorProto& t, int32_t data_type) {
 // malformed tensor (ONNX says which field each type uses); name the first such field.
 const char* foreign_typed_field(const TensorProto& t, int32_t data_type) {
     if (t.float_data_size() && data_type != TensorProto::FLOAT) return "float_data";
-    if (t.int32_data_size() && data_type != TensorProto::INT32) return "int32_data";
+    if (t.int32_data_size() && data_type != TensorProto::INT32 && data_type != TensorProto::BOOL) return "int32_data";
     if (t.int64_data_size() && data_type != TensorProto::INT64) return "int64_data";
     if (t.double_data_size()) return "double_data";
     if (t.uint64_data_size()) return "uint64_data";
@@ -130,7 +137,7 @@ constant decode_tensor(const TensorProto& t, const std::string& what, const tens
     if (type == TensorProto::UNDEFINED)
         throw model_error(fmt::format("{}: {} has no element type", src.file, what));
     if (!is_supported_type(type))
-        throw unsupported_error(fmt::format("{}: {} has element type {}; only float, int64 and int32 tensors are supported",
+        throw unsupported_error(fmt::format("{}: {} has element type {}; only float, int64, int32 and bool tensors are supported",
                                             src.file, what, type_name(type)));
     if (t.has_segment())
         throw unsupported_error(fmt::format("{}: {} is a segmented tensor, which is not supported", src.file, what));
@@ -182,6 +189,9 @@ constant decode_tensor(const TensorProto& t, const std::string& what, const tens
     switch (type) {
     case TensorProto::FLOAT: dst.floats.assign(t.float_data().begin(), t.float_data().end()); break;
     case TensorProto::INT32: dst.ints.assign(t.int32_data().begin(), t.int32_data().end()); break;
+    case TensorProto::BOOL:
+        for (int32_t v : t.int32_data()) dst.ints.push_back(v != 0 ? 1 : 0);
+        break;
     case TensorProto::INT64: dst.ints.assign(t.int64_data().begin(), t.int64_data().end()); break;
     default: break;
     }
