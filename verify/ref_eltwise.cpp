@@ -154,4 +154,156 @@ std::vector<int64_t> clip_decisions(const node& n, const src_list& src) {
     return d;
 }
 
+// ---- HardSigmoid, HardSwish, Erf, Gelu, PRelu: nonrelu like the ones above. Pow and Sqrt: exact
+// arithmetic (rules.hpp), so no policy check.
+
+namespace {
+/// HardSigmoid's and HardSwish's ramp max(0, min(1, alpha x + beta)), and where x is on it:
+/// 0 below, 1 on the ramp, 2 above (the encoding of clip_decisions).
+struct ramp {
+    double alpha, beta;
+    double operator()(double x) const { return std::min(1.0, std::max(0.0, alpha * x + beta)); }
+    int64_t where(double x) const {
+        const double v = alpha * x + beta;
+        return v <= 0 ? 0 : v < 1 ? 1 : 2;
+    }
+};
+ramp hard_sigmoid_ramp(const node& n) { return {attr(n, "alpha", 0.2f), attr(n, "beta", 0.5f)}; }
+/// ONNX fixes HardSwish's ramp at alpha 1/6, beta 1/2.
+constexpr ramp hard_swish_ramp{1.0 / 6.0, 0.5};
+
+std::vector<int64_t> ramp_decisions(const node& n, const src_list& src, const ramp& r) {
+    const dtensor& x = input(n, src, 0);
+    std::vector<int64_t> d(x.data.size());
+    for (size_t i = 0; i < d.size(); ++i) d[i] = r.where(x.data[i]);
+    return d;
+}
+
+constexpr double pi = 3.14159265358979323846;
+} // namespace
+
+dtensor hard_sigmoid_fwd(const node& n, const src_list& src) {
+    return map(n, src, hard_sigmoid_ramp(n));
+}
+std::vector<dtensor> hard_sigmoid_bwd(const backward_args& a) {
+    const ramp r = hard_sigmoid_ramp(a.n);
+    // alpha strictly on the ramp, 0 at and beyond its ends (PyTorch's hardsigmoid backward).
+    return chain(a, [r](double x, double) { return r.where(x) == 1 ? r.alpha : 0.0; });
+}
+std::vector<int64_t> hard_sigmoid_decisions(const node& n, const src_list& src) {
+    return ramp_decisions(n, src, hard_sigmoid_ramp(n));
+}
+
+dtensor hard_swish_fwd(const node& n, const src_list& src) {
+    return map(n, src, [](double x) { return x * hard_swish_ramp(x); });
+}
+std::vector<dtensor> hard_swish_bwd(const backward_args& a) {
+    // d/dx x h(x) = h(x) + x h'(x): 0 below -3, x/3 + 1/2 on [-3, 3], 1 above (PyTorch's choice at the kinks).
+    return chain(a, [](double x, double) { return x < -3 ? 0.0 : x <= 3 ? x / 3 + 0.5 : 1.0; });
+}
+std::vector<int64_t> hard_swish_decisions(const node& n, const src_list& src) {
+    return ramp_decisions(n, src, hard_swish_ramp);
+}
+
+dtensor erf_fwd(const node& n, const src_list& src) {
+    return map(n, src, [](double x) { return std::erf(x); });
+}
+std::vector<dtensor> erf_bwd(const backward_args& a) {
+    return chain(a, [](double x, double) { return 2.0 / std::sqrt(pi) * std::exp(-x * x); });
+}
+
+void gelu_check(const node& n) {
+    const std::string approximate = n.get_string("approximate", "none");
+    if (approximate != "none" && approximate != "tanh")
+        throw model_error(fmt::format("{}: approximate must be \"none\" or \"tanh\", not \"{}\"", n.describe(), approximate));
+}
+
+namespace {
+bool gelu_tanh(const node& n) { return n.get_string("approximate", "none") == "tanh"; }
+constexpr double gelu_c = 0.044715;
+} // namespace
+
+dtensor gelu_fwd(const node& n, const src_list& src) {
+    if (gelu_tanh(n))
+        return map(n, src, [](double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / pi) * (x + gelu_c * x * x * x))); });
+    return map(n, src, [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); });
+}
+std::vector<dtensor> gelu_bwd(const backward_args& a) {
+    if (gelu_tanh(a.n))
+        return chain(a, [](double x, double) {
+            const double k = std::sqrt(2 / pi), t = std::tanh(k * (x + gelu_c * x * x * x));
+            return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * gelu_c * x * x);
+        });
+    // Phi(x) + x phi(x)
+    return chain(a, [](double x, double) {
+        return 0.5 * (1 + std::erf(x / std::sqrt(2.0))) + x * std::exp(-0.5 * x * x) / std::sqrt(2 * pi);
+    });
+}
+
+namespace {
+/// PRelu's slope for every element of X: ONNX broadcasts it to X unidirectionally.
+std::vector<double> prelu_slopes(const node& n, const src_list& src) {
+    const dtensor& x = input(n, src, 0);
+    const dtensor& slope = input(n, src, 1);
+    if (broadcast_shapes(n, x.shape, slope.shape) != x.shape)
+        throw model_error(fmt::format("{}: slope {} does not broadcast to the input {}", n.describe(), to_string(slope.shape),
+                                      to_string(x.shape)));
+    const auto idx = broadcast_index(slope.shape, x.shape);
+    std::vector<double> s(idx.size());
+    for (size_t i = 0; i < s.size(); ++i) s[i] = slope.data[static_cast<size_t>(idx[i])];
+    return s;
+}
+} // namespace
+
+dtensor prelu_fwd(const node& n, const src_list& src) {
+    const auto s = prelu_slopes(n, src);
+    dtensor y = input(n, src, 0);
+    for (size_t i = 0; i < y.data.size(); ++i)
+        if (y.data[i] < 0) y.data[i] *= s[i];
+    return y;
+}
+std::vector<dtensor> prelu_bwd(const backward_args& a) {
+    check_nonrelu_rule(a);
+    const auto s = prelu_slopes(a.n, a.src);
+    auto diffs = empty_diffs(a);
+    const dtensor& x = *a.src[0];
+    diffs[0] = dtensor(x.shape);
+    for (size_t i = 0; i < x.data.size(); ++i) diffs[0].data[i] = a.diff_dst.data[i] * (x.data[i] > 0 ? 1.0 : s[i]);
+    return diffs;
+}
+
+dtensor pow_fwd(const node& n, const src_list& src) {
+    const dtensor& x = input(n, src, 0);
+    const dtensor& e = input(n, src, 1);
+    dtensor y(broadcast_shapes(n, x.shape, e.shape));
+    const auto ix = broadcast_index(x.shape, y.shape), ie = broadcast_index(e.shape, y.shape);
+    for (size_t i = 0; i < y.data.size(); ++i)
+        y.data[i] = std::pow(x.data[static_cast<size_t>(ix[i])], e.data[static_cast<size_t>(ie[i])]);
+    return y;
+}
+std::vector<dtensor> pow_bwd(const backward_args& a) {
+    const dtensor& x = *a.src[0];
+    const dtensor& e = *a.src[1];
+    const auto ix = broadcast_index(x.shape, a.dst.shape), ie = broadcast_index(e.shape, a.dst.shape);
+    auto diffs = empty_diffs(a);
+    diffs[0] = dtensor(x.shape);
+    for (size_t i = 0; i < a.dst.data.size(); ++i) {
+        const size_t k = static_cast<size_t>(ix[i]);
+        const double p = e.data[static_cast<size_t>(ie[i])];
+        // e x^(e-1), with x^0 = 0 written out (0 * 0^-1 would be NaN).
+        diffs[0].data[k] += p == 0 ? 0.0 : a.diff_dst.data[i] * p * std::pow(x.data[k], p - 1);
+    }
+    return diffs;
+}
+
+dtensor sqrt_fwd(const node& n, const src_list& src) {
+    return map(n, src, [](double x) { return std::sqrt(x); });
+}
+std::vector<dtensor> sqrt_bwd(const backward_args& a) {
+    auto diffs = empty_diffs(a);
+    diffs[0] = dtensor(a.src[0]->shape);
+    for (size_t i = 0; i < a.dst.data.size(); ++i) diffs[0].data[i] = a.diff_dst.data[i] * 0.5 / a.dst.data[i];
+    return diffs;
+}
+
 } // namespace deepinside::verify

@@ -143,3 +143,99 @@ std::vector<dtensor> lrn_bwd(const backward_args& a) {
 }
 
 } // namespace deepinside::verify
+
+namespace deepinside::verify {
+
+// LayerNormalization (opset 17): per row of the axes before `axis`, the mean and biased variance over
+// the axes from `axis` on; y = (x - mean) / sqrt(var + epsilon) * Scale + B, Scale and B broadcast to
+// the normalised shape.
+void layer_norm_check(const node& n) {
+    for (size_t i = 1; i < n.outputs.size(); ++i)
+        if (!n.outputs[i].empty())
+            throw unsupported_error(fmt::format("{}: the Mean and InvStdDev outputs are not supported", n.describe()));
+}
+
+namespace {
+struct ln_plan {
+    int64_t rows = 1, width = 1;
+    double eps = 0;
+    std::vector<double> scale, bias; ///< spelled out over one row
+};
+ln_plan ln_geometry(const node& n, const src_list& src) {
+    const dtensor& x = input(n, src, 0);
+    const int64_t rank = static_cast<int64_t>(x.shape.size());
+    const int64_t axis = normalize_axis(n, n.get_int("axis", -1), rank);
+    ln_plan p;
+    for (int64_t d = 0; d < rank; ++d) (d < axis ? p.rows : p.width) *= x.shape[static_cast<size_t>(d)];
+    const shape_t normalised(x.shape.begin() + axis, x.shape.end());
+    p.eps = static_cast<double>(n.get_float("epsilon", 1e-5f));
+    auto spelled = [&](size_t i, double fallback) {
+        if (src.size() <= i || !src[i]) return std::vector<double>(static_cast<size_t>(p.width), fallback);
+        if (broadcast_shapes(n, normalised, src[i]->shape) != normalised)
+            throw model_error(fmt::format("{}: input {} of shape {} does not broadcast to the normalised shape {}", n.describe(), i,
+                                          to_string(src[i]->shape), to_string(normalised)));
+        std::vector<double> v;
+        for (int64_t k : broadcast_index(src[i]->shape, normalised)) v.push_back(src[i]->data[static_cast<size_t>(k)]);
+        return v;
+    };
+    input(n, src, 1);
+    p.scale = spelled(1, 1.0);
+    p.bias = spelled(2, 0.0);
+    return p;
+}
+
+/// The normalised values (x - mean) / sqrt(var + eps) and each row's 1 / sqrt(var + eps).
+std::pair<std::vector<double>, std::vector<double>> ln_normalised(const ln_plan& p, const dtensor& x) {
+    std::vector<double> xhat(x.data.size()), inv(static_cast<size_t>(p.rows));
+    for (int64_t r = 0; r < p.rows; ++r) {
+        const double* row = x.data.data() + r * p.width;
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < p.width; ++i) mean += row[i];
+        mean /= static_cast<double>(p.width);
+        for (int64_t i = 0; i < p.width; ++i) var += (row[i] - mean) * (row[i] - mean);
+        var /= static_cast<double>(p.width);
+        inv[static_cast<size_t>(r)] = 1.0 / std::sqrt(var + p.eps);
+        for (int64_t i = 0; i < p.width; ++i) xhat[static_cast<size_t>(r * p.width + i)] = (row[i] - mean) * inv[static_cast<size_t>(r)];
+    }
+    return {xhat, inv};
+}
+} // namespace
+
+dtensor layer_norm_fwd(const node& n, const src_list& src) {
+    const ln_plan p = ln_geometry(n, src);
+    const dtensor& x = *src[0];
+    const auto [xhat, inv] = ln_normalised(p, x);
+    dtensor y(x.shape);
+    for (size_t i = 0; i < y.data.size(); ++i) {
+        const size_t c = i % static_cast<size_t>(p.width);
+        y.data[i] = xhat[i] * p.scale[c] + p.bias[c];
+    }
+    return y;
+}
+
+// With u = g * scale: dx = inv (u - mean(u) - xhat mean(u xhat)), per row.
+std::vector<dtensor> layer_norm_bwd(const backward_args& a) {
+    const ln_plan p = ln_geometry(a.n, a.src);
+    const dtensor& x = *a.src[0];
+    const auto [xhat, inv] = ln_normalised(p, x);
+    auto diffs = empty_diffs(a);
+    diffs[0] = dtensor(x.shape);
+    const double w = static_cast<double>(p.width);
+    for (int64_t r = 0; r < p.rows; ++r) {
+        const size_t base = static_cast<size_t>(r * p.width);
+        double mu = 0, mux = 0;
+        for (size_t i = 0; i < static_cast<size_t>(p.width); ++i) {
+            const double u = a.diff_dst.data[base + i] * p.scale[i];
+            mu += u;
+            mux += u * xhat[base + i];
+        }
+        mu /= w;
+        mux /= w;
+        for (size_t i = 0; i < static_cast<size_t>(p.width); ++i)
+            diffs[0].data[base + i] =
+                inv[static_cast<size_t>(r)] * (a.diff_dst.data[base + i] * p.scale[i] - mu - xhat[base + i] * mux);
+    }
+    return diffs;
+}
+
+} // namespace deepinside::verify

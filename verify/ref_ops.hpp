@@ -75,6 +75,8 @@ std::pair<int64_t, int64_t> valid_outputs(int64_t offset, int64_t stride, int64_
 dtensor conv_fwd(const node&, const src_list&);
 std::vector<dtensor> conv_bwd(const backward_args&);
 void conv_check(const node&);
+dtensor conv_transpose_fwd(const node&, const src_list&);
+std::vector<dtensor> conv_transpose_bwd(const backward_args&);
 
 dtensor max_pool_fwd(const node&, const src_list&);
 std::vector<dtensor> max_pool_bwd(const backward_args&);
@@ -106,6 +108,25 @@ std::vector<dtensor> tanh_bwd(const backward_args&);
 dtensor clip_fwd(const node&, const src_list&);
 std::vector<dtensor> clip_bwd(const backward_args&);
 std::vector<int64_t> clip_decisions(const node&, const src_list&);
+dtensor hard_sigmoid_fwd(const node&, const src_list&);
+std::vector<dtensor> hard_sigmoid_bwd(const backward_args&);
+/// HardSigmoid's and HardSwish's ramp, encoded as Clip's: 0 below, 1 on it, 2 above.
+std::vector<int64_t> hard_sigmoid_decisions(const node&, const src_list&);
+dtensor hard_swish_fwd(const node&, const src_list&);
+std::vector<dtensor> hard_swish_bwd(const backward_args&);
+std::vector<int64_t> hard_swish_decisions(const node&, const src_list&);
+dtensor erf_fwd(const node&, const src_list&);
+std::vector<dtensor> erf_bwd(const backward_args&);
+dtensor gelu_fwd(const node&, const src_list&);
+std::vector<dtensor> gelu_bwd(const backward_args&);
+void gelu_check(const node&);
+dtensor prelu_fwd(const node&, const src_list&);
+std::vector<dtensor> prelu_bwd(const backward_args&);
+/// Pow (exponent input 1) and Sqrt: exact arithmetic under every rule.
+dtensor pow_fwd(const node&, const src_list&);
+std::vector<dtensor> pow_bwd(const backward_args&);
+dtensor sqrt_fwd(const node&, const src_list&);
+std::vector<dtensor> sqrt_bwd(const backward_args&);
 
 dtensor gemm_fwd(const node&, const src_list&);
 std::vector<dtensor> gemm_bwd(const backward_args&);
@@ -146,10 +167,34 @@ void batch_norm_check(const node&);
 dtensor lrn_fwd(const node&, const src_list&);
 std::vector<dtensor> lrn_bwd(const backward_args&);
 void lrn_check(const node&);
+dtensor layer_norm_fwd(const node&, const src_list&);
+std::vector<dtensor> layer_norm_bwd(const backward_args&);
+void layer_norm_check(const node&);
 
 dtensor softmax_fwd(const node&, const src_list&);
 std::vector<dtensor> softmax_bwd(const backward_args&);
 dtensor log_softmax_fwd(const node&, const src_list&);
 std::vector<dtensor> log_softmax_bwd(const backward_args&);
+
+dtensor transpose_fwd(const node&, const src_list&);
+std::vector<dtensor> transpose_bwd(const backward_args&);
+dtensor slice_fwd(const node&, const src_list&);
+std::vector<dtensor> slice_bwd(const backward_args&);
+/// Split has one node per output in the reference (split_into_parts); each computes its own part.
+dtensor split_fwd(const node&, const src_list&);
+std::vector<dtensor> split_bwd(const backward_args&);
+/// Replaces every Split node of `g` by one node per (named) output, each marked with its part, so
+/// that every node the reference runs has one output.
+void split_into_parts(graph& g);
+dtensor gather_fwd(const node&, const src_list&);
+std::vector<dtensor> gather_bwd(const backward_args&);
+dtensor expand_fwd(const node&, const src_list&);
+std::vector<dtensor> expand_bwd(const backward_args&);
+dtensor where_fwd(const node&, const src_list&);
+std::vector<dtensor> where_bwd(const backward_args&);
+/// Resize and Upsample (ref_resize.cpp).
+dtensor resize_fwd(const node&, const src_list&);
+std::vector<dtensor> resize_bwd(const backward_args&);
+void resize_check(const node&);
 
 } // namespace deepinside::verify

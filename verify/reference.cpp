@@ -29,6 +29,7 @@ struct op_entry {
 
 const op_entry op_table[] = {
     {"Conv", conv_fwd, conv_bwd, conv_check, all_inputs, nullptr},
+    {"ConvTranspose", conv_transpose_fwd, conv_transpose_bwd, nullptr, 1, nullptr},
     {"MaxPool", max_pool_fwd, max_pool_bwd, max_pool_check, 1, max_pool_decisions},
     {"AveragePool", avg_pool_fwd, avg_pool_bwd, avg_pool_check, 1, nullptr},
     {"GlobalAveragePool", global_avg_pool_fwd, global_avg_pool_bwd, nullptr, 1, nullptr},
@@ -40,6 +41,13 @@ const op_entry op_table[] = {
     {"Sigmoid", sigmoid_fwd, sigmoid_bwd, nullptr, 1, nullptr},
     {"Tanh", tanh_fwd, tanh_bwd, nullptr, 1, nullptr},
     {"Clip", clip_fwd, clip_bwd, nullptr, 1, clip_decisions},
+    {"HardSigmoid", hard_sigmoid_fwd, hard_sigmoid_bwd, nullptr, 1, hard_sigmoid_decisions},
+    {"HardSwish", hard_swish_fwd, hard_swish_bwd, nullptr, 1, hard_swish_decisions},
+    {"Erf", erf_fwd, erf_bwd, nullptr, 1, nullptr},
+    {"Gelu", gelu_fwd, gelu_bwd, gelu_check, 1, nullptr},
+    {"PRelu", prelu_fwd, prelu_bwd, nullptr, 1, positive_decisions},
+    {"Pow", pow_fwd, pow_bwd, nullptr, 1, nullptr},
+    {"Sqrt", sqrt_fwd, sqrt_bwd, nullptr, 1, nullptr},
     {"Gemm", gemm_fwd, gemm_bwd, nullptr, all_inputs, nullptr},
     {"MatMul", matmul_fwd, matmul_bwd, nullptr, all_inputs, nullptr},
     {"Add", add_fwd, add_bwd, binary_check, all_inputs, nullptr},
@@ -57,8 +65,17 @@ const op_entry op_table[] = {
     {"ReduceMean", reduce_mean_fwd, reduce_mean_bwd, nullptr, 1, nullptr},
     {"BatchNormalization", batch_norm_fwd, batch_norm_bwd, batch_norm_check, 1, nullptr},
     {"LRN", lrn_fwd, lrn_bwd, lrn_check, 1, nullptr},
+    {"LayerNormalization", layer_norm_fwd, layer_norm_bwd, layer_norm_check, 1, nullptr},
     {"Softmax", softmax_fwd, softmax_bwd, nullptr, 1, nullptr},
     {"LogSoftmax", log_softmax_fwd, log_softmax_bwd, nullptr, 1, nullptr},
+    {"Transpose", transpose_fwd, transpose_bwd, nullptr, 1, nullptr},
+    {"Slice", slice_fwd, slice_bwd, nullptr, 1, nullptr},
+    {"Split", split_fwd, split_bwd, nullptr, 1, nullptr},
+    {"Gather", gather_fwd, gather_bwd, nullptr, 1, nullptr},
+    {"Expand", expand_fwd, expand_bwd, nullptr, 1, nullptr},
+    {"Where", where_fwd, where_bwd, nullptr, 0b110, nullptr}, // X and Y; the condition selects
+    {"Resize", resize_fwd, resize_bwd, resize_check, 1, nullptr},
+    {"Upsample", resize_fwd, resize_bwd, resize_check, 1, nullptr},
 };
 
 std::string known_ops() {
@@ -94,6 +111,8 @@ reference_network::reference_network(const graph& g) : graph_(g) {
         throw unsupported_error(fmt::format("{}: the reference takes graphs with exactly one input, this one has {}",
                                             graph_.source, graph_.inputs.size()));
     if (graph_.outputs.empty()) throw model_error(fmt::format("{}: the graph has no output", graph_.source));
+    // Split is the one op with several outputs: it runs as one node per output.
+    split_into_parts(graph_);
     // The values live on in double only (a VGG-16 holds 138 M weights: the float copy would be 0.5 GB).
     for (auto& [name, c] : graph_.constants) {
         constants_.emplace(name, to_double(c));

@@ -1,6 +1,14 @@
 // Add, Sub, Mul, Div with NumPy broadcasting, on oneDNN binary primitives. The operand that spans
-// the output (an activation) is src0; the other may broadcast (a bias, a per-channel scale) or be a
-// second activation of the same shape (a residual connection).
+// the output is src0; the other may broadcast (a bias, a per-channel scale, the [N, C, 1, 1] gate of
+// a squeeze-and-excitation block, the [N, H, W, 1] mean of a decomposed layer norm) or be a second
+// activation of the same shape (a residual connection). oneDNN broadcasts src1 only, so an
+// activation that must be src0 but does not span the output (mean - x, mean / x) is first spelled
+// out over the output by a host loop.
+//
+// Backward: the signal to an operand is the elementwise partial derivative times the signal at the
+// output, summed (a oneDNN reduction) over the axes along which that operand was broadcast. An
+// activation may broadcast along every axis but the batch one: a stacked backward pass multiplies
+// the batch axis of every activation and signal, so a sum along it would mix the requests.
 #include "ops/op.hpp"
 
 #include <deque>
@@ -17,20 +25,26 @@ shape_t aligned(const shape_t& s, size_t rank) {
     return out;
 }
 
-/// A constant broadcast to `shape` (C order), for a constant that must span the output.
-std::vector<float> broadcast_to(const constant& c, const shape_t& shape) {
-    shape_t cs = aligned(c.shape, shape.size());
-    std::vector<float> out(static_cast<size_t>(element_count(shape)));
+/// Writes `src` (C order, `src_shape` of the same rank as `shape`, 1 where it broadcasts) spelled out
+/// over `shape` into `dst` (C order).
+void broadcast_into(const float* src, const shape_t& src_shape, float* dst, const shape_t& shape) {
+    const int64_t count = element_count(shape);
     std::vector<int64_t> idx(shape.size(), 0);
-    for (size_t i = 0; i < out.size(); ++i) {
-        int64_t src = 0;
-        for (size_t d = 0; d < shape.size(); ++d) src = src * cs[d] + (cs[d] == 1 ? 0 : idx[d]);
-        out[i] = c.floats[static_cast<size_t>(src)];
+    for (int64_t i = 0; i < count; ++i) {
+        int64_t from = 0;
+        for (size_t d = 0; d < shape.size(); ++d) from = from * src_shape[d] + (src_shape[d] == 1 ? 0 : idx[d]);
+        dst[i] = src[from];
         for (int d = static_cast<int>(shape.size()) - 1; d >= 0; --d) {
             if (++idx[d] < shape[d]) break;
             idx[d] = 0;
         }
     }
+}
+
+/// A constant broadcast to `shape` (C order), for a constant that must span the output.
+std::vector<float> broadcast_to(const constant& c, const shape_t& shape) {
+    std::vector<float> out(static_cast<size_t>(element_count(shape)));
+    broadcast_into(c.floats.data(), aligned(c.shape, shape.size()), out.data(), shape);
     return out;
 }
 
@@ -47,28 +61,44 @@ public:
         if (c0 && c1) refuse("both operands are constants (constant folding is not supported)");
         const shape_t s0 = fb.input_shape(0), s1 = fb.input_shape(1);
         const size_t rank = std::max(s0.size(), s1.size());
-        const shape_t a0 = aligned(s0, rank), a1 = aligned(s1, rank);
+        aligned_[0] = aligned(s0, rank);
+        aligned_[1] = aligned(s1, rank);
+        const shape_t &a0 = aligned_[0], &a1 = aligned_[1];
         out_.resize(rank);
         for (size_t d = 0; d < rank; ++d) {
             if (a0[d] != a1[d] && a0[d] != 1 && a1[d] != 1)
                 throw model_error(fmt::format("{}: shapes {} and {} do not broadcast", node_.describe(), to_string(s0), to_string(s1)));
             out_[d] = std::max(a0[d], a1[d]);
         }
+        spans_[0] = a0 == out_;
+        spans_[1] = a1 == out_;
+        // An activation that broadcasts keeps its own batch axis (see the top of the file).
+        const shape_t* act_shape[2] = {c0 ? nullptr : &s0, c1 ? nullptr : &s1};
+        for (size_t i = 0; i < 2; ++i)
+            if (act_shape[i] && !spans_[i] && (act_shape[i]->size() != rank || (*act_shape[i])[0] != out_[0]))
+                refuse(fmt::format("activation '{}' of shape {} broadcast to {}: broadcasting an activation along "
+                                   "(or without) the batch axis is not supported",
+                                   node_.inputs[i], to_string(*act_shape[i]), to_string(out_)));
         // src0 must span the output. Prefer an activation there; swap for commutative ops.
         first_ = 0;
-        const bool spans0 = a0 == out_, spans1 = a1 == out_;
-        if ((c0 || !spans0) && !c1 && spans1 && (t == "Add" || t == "Mul")) first_ = 1;
+        if ((c0 || !spans_[0]) && !c1 && spans_[1] && (t == "Add" || t == "Mul")) first_ = 1;
         const size_t second = 1 - first_;
-        const shape_t& sa = first_ == 0 ? a0 : a1;
-        const shape_t& sb = first_ == 0 ? a1 : a0;
 
         dnnl::memory src0, src1;
         if (fb.is_constant(node_.inputs[first_])) {
             // A constant first operand (c - x, c / x): spell it out over the output, plain.
             const_first_ = broadcast_to(fb.constant_input(first_, "A"), out_);
             src0 = engine::view(fb.eng(), engine::plain_desc(out_), const_first_.data());
+        } else if (!spans_[first_]) {
+            // An activation that broadcasts but must be src0 (mean - x, or both operands broadcast).
+            dnnl::memory from = fb.input_plain(first_);
+            src0 = fb.allocate(engine::plain_desc(out_));
+            const shape_t from_shape = aligned_[first_], to_shape = out_;
+            fb.add_host([from, src0, from_shape, to_shape] {
+                broadcast_into(static_cast<const float*>(from.get_data_handle()), from_shape,
+                               static_cast<float*>(src0.get_data_handle()), to_shape);
+            });
         } else {
-            if (sa != out_) refuse(fmt::format("an activation of shape {} broadcast to {} is not supported", to_string(fb.input_shape(first_)), to_string(out_)));
             src0 = fb.input(first_).mem;
             // A lower-rank activation under a higher-rank constant: view it at the output's rank.
             if (src0.get_desc().data.ndims != static_cast<int>(rank))
@@ -78,11 +108,13 @@ public:
             const constant& c = fb.constant_input(second, "B");
             if (c.is_int) throw model_error(fmt::format("{}: integer operand", node_.describe()));
             second_const_ = c.floats;
-            second_shape_ = sb;
+            second_shape_ = aligned_[second];
             src1 = constant_operand(fb.eng(), src0.get_desc(), second_in_layout_);
-        } else {
-            if (sb != out_) refuse(fmt::format("an activation of shape {} broadcast to {} is not supported", to_string(fb.input_shape(second)), to_string(out_)));
+        } else if (spans_[second]) {
             src1 = fb.input_as(second, src0.get_desc());
+        } else {
+            // Broadcast by oneDNN as src1; the rank equals the output's (checked above).
+            src1 = fb.input_plain(second);
         }
         dnnl::binary::desc desc(alg_, src0.get_desc(), src1.get_desc(), src0.get_desc());
         dnnl::binary::primitive_desc pd(desc, fb.eng());
@@ -97,35 +129,23 @@ public:
             if (!bb.wants_diff(in)) continue;
             dnnl::memory g = bb.diff(node_.outputs[0]);
             const auto& type = node_.op_type;
+            dnnl::memory full; // the partial derivative times the signal, over the output's shape
             if (type == "Add" || (type == "Sub" && i == 0)) {
-                bb.contribute(in, g);
+                full = g;
             } else if (type == "Sub") { // d(a - b)/db = -1
-                bb.contribute(in, scaled(bb, g, -1.0f));
+                full = binary(bb, dnnl::algorithm::eltwise_linear, g, {}, -1.0f);
             } else if (type == "Mul" || (type == "Div" && i == 0)) {
                 // d(a·b)/da = b, d(a/b)/da = 1/b: the other operand, constant or stacked activation.
-                const size_t other = 1 - i;
-                dnnl::memory o;
-                if (!second_const_.empty() && other == 1 - first_) {
-                    o = constant_operand(bb.eng(), g.get_desc(), diff_operands_.emplace_back());
-                    // A constant with the batch axis itself: one copy per stacked request, as the signal has.
-                    if (o.get_desc().data.dims[0] != 1 && g.get_desc().data.dims[0] != o.get_desc().data.dims[0]) o = bb.stacked(o);
-                } else { // (a constant first operand only occurs for c - x and c / x, handled above)
-                    o = bb.stacked_forward(node_.inputs[other]);
-                    if (!(o.get_desc() == g.get_desc())) {
-                        dnnl::memory r = bb.allocate(g.get_desc());
-                        bb.add(dnnl::reorder(o, r), {{DNNL_ARG_FROM, o}, {DNNL_ARG_TO, r}});
-                        o = r;
-                    }
-                }
-                dnnl::binary::desc desc(type == "Mul" ? dnnl::algorithm::binary_mul : dnnl::algorithm::binary_div, g.get_desc(),
-                                        o.get_desc(), g.get_desc());
-                dnnl::binary::primitive_desc pd(desc, bb.eng());
-                dnnl::memory d = bb.allocate(pd.dst_desc());
-                bb.add(dnnl::binary(pd), {{DNNL_ARG_SRC_0, g}, {DNNL_ARG_SRC_1, o}, {DNNL_ARG_DST, d}});
-                bb.contribute(in, d);
+                full = binary(bb, type == "Mul" ? dnnl::algorithm::binary_mul : dnnl::algorithm::binary_div, g,
+                              operand(bb, 1 - i, g.get_desc()), 1.0f);
             } else {
-                refuse("backward to the divisor of Div is not supported");
+                // d(a/b)/db = -a/b² = -(a/b)/b: the output over the divisor, so a constant dividend
+                // (c / x) needs no copy of its own.
+                dnnl::memory y = like(bb, bb.stacked_forward(node_.outputs[0]), g.get_desc());
+                dnnl::memory gy = binary(bb, dnnl::algorithm::binary_mul, g, y, 1.0f);
+                full = binary(bb, dnnl::algorithm::binary_div, gy, operand(bb, 1, g.get_desc()), -1.0f);
             }
+            bb.contribute(in, spans_[i] ? full : summed(bb, full, i));
         }
     }
 
@@ -139,17 +159,72 @@ private:
         return engine::view(eng, engine::plain_desc(second_shape_), second_const_.data());
     }
 
-    static dnnl::memory scaled(engine::backward_builder& bb, const dnnl::memory& g, float factor) {
-        dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_linear, g.get_desc(), factor, 0.0f);
-        dnnl::eltwise_forward::primitive_desc pd(desc, bb.eng());
+    /// Operand `k` for a backward primitive whose other operand (the signal) is stored as `g`:
+    /// stacked like the signal, in the signal's layout where it spans the output, else as oneDNN's
+    /// broadcast src1.
+    dnnl::memory operand(engine::backward_builder& bb, size_t k, const dnnl::memory::desc& g) {
+        if (k == 1 - first_ && !second_const_.empty()) {
+            dnnl::memory o = constant_operand(bb.eng(), g, diff_operands_.emplace_back());
+            // A constant with the batch axis itself: one copy per stacked request, as the signal has.
+            if (o.get_desc().data.dims[0] != 1 && g.data.dims[0] != o.get_desc().data.dims[0]) o = bb.stacked(o);
+            return o;
+        }
+        if (k == first_ && !const_first_.empty()) { // c - x or c / x: the constant spelled out, plain
+            dnnl::memory o = engine::view(bb.eng(), engine::plain_desc(out_), const_first_.data());
+            return g.data.dims[0] != out_[0] ? bb.stacked(o) : o;
+        }
+        dnnl::memory o = bb.stacked_forward(node_.inputs[k]);
+        return spans_[k] ? like(bb, o, g) : o;
+    }
+
+    /// `m` in layout `want` (a reorder step when it differs).
+    static dnnl::memory like(engine::backward_builder& bb, const dnnl::memory& m, const dnnl::memory::desc& want) {
+        if (m.get_desc() == want) return m;
+        dnnl::memory r = bb.allocate(want);
+        bb.add(dnnl::reorder(m, r), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, r}});
+        return r;
+    }
+
+    /// factor · (a alg b), or factor · a when `b` is empty; the result in a's layout.
+    static dnnl::memory binary(engine::backward_builder& bb, dnnl::algorithm alg, const dnnl::memory& a, const dnnl::memory& b,
+                               float factor) {
+        if (!b) {
+            dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_linear, a.get_desc(), factor, 0.0f);
+            dnnl::eltwise_forward::primitive_desc pd(desc, bb.eng());
+            dnnl::memory d = bb.allocate(pd.dst_desc());
+            bb.add(dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, a}, {DNNL_ARG_DST, d}});
+            return d;
+        }
+        dnnl::primitive_attr attr;
+        if (factor != 1.0f) {
+            dnnl::post_ops po;
+            po.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, factor, 0.0f);
+            attr.set_post_ops(po);
+        }
+        dnnl::binary::desc desc(alg, a.get_desc(), b.get_desc(), a.get_desc());
+        dnnl::binary::primitive_desc pd(desc, attr, bb.eng());
         dnnl::memory d = bb.allocate(pd.dst_desc());
-        bb.add(dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, g}, {DNNL_ARG_DST, d}});
+        bb.add(dnnl::binary(pd), {{DNNL_ARG_SRC_0, a}, {DNNL_ARG_SRC_1, b}, {DNNL_ARG_DST, d}});
+        return d;
+    }
+
+    /// `full` (stacked, the output's shape) summed over the axes along which input `k` broadcast:
+    /// its stacked shape, plain.
+    dnnl::memory summed(engine::backward_builder& bb, const dnnl::memory& full, size_t k) const {
+        shape_t s = aligned_[k];
+        s[0] *= bb.stack();
+        dnnl::reduction::desc desc(dnnl::algorithm::reduction_sum, full.get_desc(), engine::plain_desc(s), 0.0f, 0.0f);
+        dnnl::reduction::primitive_desc pd(desc, bb.eng());
+        dnnl::memory d = bb.allocate(pd.dst_desc());
+        bb.add(dnnl::reduction(pd), {{DNNL_ARG_SRC, full}, {DNNL_ARG_DST, d}});
         return d;
     }
 
     dnnl::algorithm alg_ = dnnl::algorithm::binary_add;
     size_t first_ = 0;
     shape_t out_, second_shape_;
+    shape_t aligned_[2];        ///< each operand's shape at the output's rank
+    bool spans_[2] = {true, true}; ///< whether the operand has the output's shape
     std::vector<float> const_first_, second_const_;
     std::vector<float> second_in_layout_;        ///< the constant in the forward input's layout
     std::deque<std::vector<float>> diff_operands_; ///< the same for each backward plan (stable addresses)

@@ -1,5 +1,7 @@
-// Gemm and MatMul with a constant right-hand side (a fully connected layer) on oneDNN matmul.
-// Backward: diff_A = diff_Y · Bᵀ, a second matmul over the transposed view of the same weights.
+// Gemm and MatMul on oneDNN matmul. With a constant right-hand side (a fully connected layer) the
+// backward is diff_A = diff_Y · Bᵀ, a second matmul over the transposed view of the same weights.
+// MatMul of two activations (attention's Q·Kᵀ and P·V) differentiates both factors:
+// diff_A = diff_Y · Bᵀ and diff_B = Aᵀ · diff_Y, on the stacked forward values.
 #include "ops/op.hpp"
 
 namespace deepinside::ops {
@@ -138,9 +140,104 @@ private:
     std::vector<float> weights_, bias_;
 };
 
+/// MatMul of two activations, batch axes equal (attention: [N, heads, T, d] × [N, heads, d, T]).
+class bilinear_op final : public op {
+public:
+    using op::op;
+
+    void build_forward(engine::forward_builder& fb) override {
+        const shape_t &a = fb.input(0).shape, &b = fb.input(1).shape;
+        if (a.size() < 2 || b.size() < 2 || a.size() != b.size())
+            refuse(fmt::format("MatMul of two activations needs operands of the same rank, at least 2 ({} × {})", to_string(a),
+                               to_string(b)));
+        const size_t rank = a.size();
+        for (size_t i = 0; i + 2 < rank; ++i)
+            if (a[i] != b[i])
+                refuse(fmt::format("MatMul of two activations with broadcast batch axes is not supported ({} × {})", to_string(a),
+                                   to_string(b)));
+        if (a[rank - 1] != b[rank - 2])
+            throw model_error(fmt::format("{}: inner dimensions differ ({} × {})", node_.describe(), to_string(a), to_string(b)));
+        a_ = a;
+        b_ = b;
+        y_ = a;
+        y_[rank - 1] = b[rank - 1];
+        dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(engine::plain_desc(a_), engine::plain_desc(b_), engine::plain_desc(y_)), fb.eng());
+        dnnl::memory dst = fb.allocate(engine::plain_desc(y_));
+        fb.add(dnnl::matmul(pd), {{DNNL_ARG_SRC, fb.input_plain(0)}, {DNNL_ARG_WEIGHTS, fb.input_plain(1)}, {DNNL_ARG_DST, dst}});
+        fb.define_output(0, y_, dst);
+    }
+
+    void build_backward(engine::backward_builder& bb) override {
+        const int64_t k = bb.stack();
+        const engine::dims a = stacked_dims(a_, k), b = stacked_dims(b_, k), y = stacked_dims(y_, k);
+        const dnnl::memory g = bb.diff_as(node_.outputs[0], engine::scale_batch(engine::plain_desc(y_), k));
+        if (bb.wants_diff(node_.inputs[0])) { // diff_A = diff_Y · Bᵀ
+            const dnnl::memory b_t = engine::view(bb.eng(), {transposed(b), dt::f32, strides_of(transposed(b), true)},
+                                                  plain_stacked(bb, node_.inputs[1], b_).get_data_handle());
+            bb.contribute(node_.inputs[0], product(bb, g, b_t, a));
+        }
+        if (bb.wants_diff(node_.inputs[1])) { // diff_B = Aᵀ · diff_Y
+            const dnnl::memory a_t = engine::view(bb.eng(), {transposed(a), dt::f32, strides_of(transposed(a), true)},
+                                                  plain_stacked(bb, node_.inputs[0], a_).get_data_handle());
+            bb.contribute(node_.inputs[1], product(bb, a_t, g, b));
+        }
+    }
+
+private:
+    static engine::dims stacked_dims(const shape_t& s, int64_t k) {
+        engine::dims d(s.begin(), s.end());
+        d[0] *= k;
+        return d;
+    }
+    static engine::dims transposed(engine::dims d) {
+        std::swap(d[d.size() - 1], d[d.size() - 2]);
+        return d;
+    }
+
+    /// The forward value of `name`, stacked and in C order (reordered at run time when its producer
+    /// chose a blocked layout).
+    static dnnl::memory plain_stacked(engine::backward_builder& bb, const std::string& name, const shape_t& shape) {
+        dnnl::memory m = bb.stacked_forward(name);
+        const dnnl::memory::desc plain = engine::scale_batch(engine::plain_desc(shape), bb.stack());
+        if (m.get_desc() == plain) return m;
+        dnnl::memory r = bb.allocate(plain);
+        bb.add(dnnl::reorder(m, r), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, r}});
+        return r;
+    }
+
+    static dnnl::memory product(engine::backward_builder& bb, const dnnl::memory& lhs, const dnnl::memory& rhs, const engine::dims& out) {
+        const dnnl::memory::desc out_md(out, dt::f32, strides_of(out, false));
+        dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(lhs.get_desc(), rhs.get_desc(), out_md), bb.eng());
+        dnnl::memory dst = bb.allocate(out_md);
+        bb.add(dnnl::matmul(pd), {{DNNL_ARG_SRC, lhs}, {DNNL_ARG_WEIGHTS, rhs}, {DNNL_ARG_DST, dst}});
+        return dst;
+    }
+
+    shape_t a_, b_, y_;
+};
+
+/// MatMul: a fully connected layer when B is a constant, else the product of two activations.
+/// Which one is known only when the node is compiled (B may be a folded constant).
+class matmul_op final : public op {
+public:
+    using op::op;
+
+    void build_forward(engine::forward_builder& fb) override {
+        if (fb.is_constant(node_.inputs.at(0)) && !fb.is_constant(node_.inputs.at(1)))
+            refuse("MatMul of a constant by an activation (constant on the left) is not supported");
+        if (fb.is_constant(node_.inputs.at(1))) impl_ = std::make_unique<linear_op>(node_);
+        else impl_ = std::make_unique<bilinear_op>(node_);
+        impl_->build_forward(fb);
+    }
+    void build_backward(engine::backward_builder& bb) override { impl_->build_backward(bb); }
+
+private:
+    std::unique_ptr<op> impl_;
+};
+
 } // namespace
 
 std::unique_ptr<op> make_gemm(const node& n) { return std::make_unique<linear_op>(n); }
-std::unique_ptr<op> make_matmul(const node& n) { return std::make_unique<linear_op>(n); }
+std::unique_ptr<op> make_matmul(const node& n) { return std::make_unique<matmul_op>(n); }
 
 } // namespace deepinside::ops

@@ -1,5 +1,6 @@
-// BatchNormalization (inference) and LRN. Batch norm in inference is a per-channel affine map, so
-// its backward is a per-channel scale; LRN runs in training mode so its backward has the workspace.
+// BatchNormalization (inference), LRN and LayerNormalization. Batch norm in inference is a
+// per-channel affine map, so its backward is a per-channel scale; LRN runs in training mode so its
+// backward has the workspace; layer norm keeps its forward statistics for its backward.
 #include "ops/op.hpp"
 
 #include <cmath>
@@ -123,8 +124,129 @@ private:
     dnnl::memory workspace_;
 };
 
+/// LayerNormalization (opset 17): y = (x - mean) / sqrt(var + epsilon) * scale + bias, the statistics
+/// over every axis from `axis` on. oneDNN normalises over the last axis, so the input is viewed, plain,
+/// as [outer, inner] with inner the product of the normalised axes. Exact under every rule: its
+/// backward is oneDNN's backward_data, from the forward's saved mean and variance (scale and bias
+/// are constants: no signal goes to them).
+class layer_norm_op final : public op {
+public:
+    using op::op;
+
+    void build_forward(engine::forward_builder& fb) override {
+        for (size_t i = 1; i < node_.outputs.size(); ++i)
+            if (!node_.outputs[i].empty()) refuse("the Mean and InvStdDev outputs are not supported (only output 0)");
+        const engine::activation& x = fb.input(0);
+        const int64_t rank = static_cast<int64_t>(x.shape.size());
+        int64_t axis = node_.get_int("axis", -1);
+        if (axis < -rank || axis >= rank)
+            throw model_error(fmt::format("{}: axis {} is outside the input's rank {}", node_.describe(), axis, rank));
+        if (axis < 0) axis += rank;
+        shape_ = x.shape;
+        outer_ = inner_ = 1;
+        for (int64_t d = 0; d < rank; ++d) (d < axis ? outer_ : inner_) *= x.shape[static_cast<size_t>(d)];
+        const shape_t normalised(x.shape.begin() + axis, x.shape.end());
+        eps_ = node_.get_float("epsilon", 1e-5f);
+        scale_ = spelled_out(fb, 1, "Scale", normalised, 1.0f);
+        shift_ = spelled_out(fb, 2, "B", normalised, 0.0f);
+
+        x_plain_ = fb.input_plain(0);
+        const dnnl::memory src = engine::view(fb.eng(), matrix(1), x_plain_.get_data_handle());
+        auto pd = forward_pd(fb.eng(), src.get_desc());
+        mean_ = fb.allocate(pd.mean_desc());
+        variance_ = fb.allocate(pd.variance_desc());
+        dnnl::memory dst = fb.allocate(pd.dst_desc());
+        fb.add(dnnl::layer_normalization_forward(pd),
+               {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_MEAN, mean_}, {DNNL_ARG_VARIANCE, variance_},
+                {DNNL_ARG_SCALE, scale_memory(fb.eng())}, {DNNL_ARG_SHIFT, shift_memory(fb.eng())}});
+        fb.define_output(0, x.shape, engine::view(fb.eng(), engine::plain_desc(x.shape), dst.get_data_handle()));
+    }
+
+    void build_backward(engine::backward_builder& bb) override {
+        const std::string& in = node_.inputs[0];
+        if (!bb.wants_diff(in)) return;
+        const int64_t k = bb.stack();
+        // Stacking K copies of the plain [outer, inner] buffer is the plain [K outer, inner] buffer.
+        const dnnl::memory src = engine::view(bb.eng(), matrix(k), bb.stacked(x_plain_).get_data_handle());
+        const dnnl::memory mean = bb.stacked(mean_), variance = bb.stacked(variance_);
+        auto hint = forward_pd(bb.eng(), src.get_desc());
+        // prop_kind::backward, not backward_data: oneDNN 2.6 has no backward_data with a scale. It
+        // also computes the scale and shift gradients, which nothing reads.
+        dnnl::layer_normalization_backward::desc desc(dnnl::prop_kind::backward, src.get_desc(), src.get_desc(),
+                                                      mean.get_desc(), eps_, flags());
+        dnnl::layer_normalization_backward::primitive_desc pd(desc, bb.eng(), hint);
+        shape_t stacked_shape = shape_;
+        stacked_shape[0] *= k;
+        const dnnl::memory g = engine::view(bb.eng(), src.get_desc(),
+                                            bb.diff_as(node_.outputs[0], engine::plain_desc(stacked_shape)).get_data_handle());
+        dnnl::memory d = bb.allocate(pd.diff_src_desc());
+        bb.add(dnnl::layer_normalization_backward(pd),
+               {{DNNL_ARG_SRC, src}, {DNNL_ARG_MEAN, mean}, {DNNL_ARG_VARIANCE, variance}, {DNNL_ARG_DIFF_DST, g},
+                {DNNL_ARG_SCALE, scale_memory(bb.eng())}, {DNNL_ARG_SHIFT, shift_memory(bb.eng())}, {DNNL_ARG_DIFF_SRC, d},
+                {DNNL_ARG_DIFF_SCALE, bb.allocate(pd.query_md(dnnl::query::exec_arg_md, DNNL_ARG_DIFF_SCALE))},
+                {DNNL_ARG_DIFF_SHIFT, bb.allocate(pd.query_md(dnnl::query::exec_arg_md, DNNL_ARG_DIFF_SHIFT))}});
+        bb.contribute(in, engine::view(bb.eng(), engine::plain_desc(stacked_shape), d.get_data_handle()));
+    }
+
+private:
+    static dnnl::normalization_flags flags() { return dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift; }
+
+    /// The plain [k outer, inner] matrix the primitives see.
+    dnnl::memory::desc matrix(int64_t k) const { return engine::plain_desc({outer_ * k, inner_}); }
+
+    dnnl::layer_normalization_forward::primitive_desc forward_pd(const dnnl::engine& eng, const dnnl::memory::desc& src) const {
+        return {{dnnl::prop_kind::forward_training, src, eps_, flags()}, eng};
+    }
+
+    dnnl::memory scale_memory(const dnnl::engine& eng) { return engine::view(eng, engine::plain_desc({inner_}), scale_.data()); }
+    dnnl::memory shift_memory(const dnnl::engine& eng) { return engine::view(eng, engine::plain_desc({inner_}), shift_.data()); }
+
+    /// Input i (Scale or B), broadcast unidirectionally to the normalised shape, in C order; `fallback`
+    /// everywhere when the optional input is absent.
+    std::vector<float> spelled_out(engine::forward_builder& fb, size_t i, const char* role, const shape_t& normalised,
+                                   float fallback) const {
+        std::vector<float> out(static_cast<size_t>(inner_), fallback);
+        if (!fb.has_input(i)) {
+            if (i == 1) throw model_error(fmt::format("{}: missing input 1 (Scale)", node_.describe()));
+            return out;
+        }
+        if (!fb.is_constant(node_.inputs[i]))
+            refuse(fmt::format("a {} that depends on the network input is not supported (only a constant)", role));
+        const constant& c = fb.constant_input(i, role);
+        if (c.is_int) throw model_error(fmt::format("{}: {} must be floats", node_.describe(), role));
+        const size_t r = normalised.size();
+        if (c.shape.size() > r)
+            throw model_error(fmt::format("{}: {} of shape {} does not broadcast to the normalised shape {}", node_.describe(),
+                                          role, to_string(c.shape), to_string(normalised)));
+        shape_t cs(r - c.shape.size(), 1);
+        cs.insert(cs.end(), c.shape.begin(), c.shape.end());
+        for (size_t d = 0; d < r; ++d)
+            if (cs[d] != 1 && cs[d] != normalised[d])
+                throw model_error(fmt::format("{}: {} of shape {} does not broadcast to the normalised shape {}", node_.describe(),
+                                              role, to_string(c.shape), to_string(normalised)));
+        std::vector<int64_t> idx(r, 0);
+        for (size_t e = 0; e < out.size(); ++e) {
+            int64_t from = 0;
+            for (size_t d = 0; d < r; ++d) from = from * cs[d] + (cs[d] == 1 ? 0 : idx[d]);
+            out[e] = c.floats[static_cast<size_t>(from)];
+            for (int d = static_cast<int>(r) - 1; d >= 0; --d) {
+                if (++idx[static_cast<size_t>(d)] < normalised[static_cast<size_t>(d)]) break;
+                idx[static_cast<size_t>(d)] = 0;
+            }
+        }
+        return out;
+    }
+
+    shape_t shape_;
+    int64_t outer_ = 1, inner_ = 1;
+    float eps_ = 1e-5f;
+    std::vector<float> scale_, shift_;
+    dnnl::memory x_plain_, mean_, variance_;
+};
+
 } // namespace
 
+std::unique_ptr<op> make_layer_norm(const node& n) { return std::make_unique<layer_norm_op>(n); }
 std::unique_ptr<op> make_batch_norm(const node& n) { return std::make_unique<batch_norm_op>(n); }
 std::unique_ptr<op> make_lrn(const node& n) { return std::make_unique<lrn_op>(n); }
 

@@ -1,6 +1,7 @@
-// Pooling: MaxPool, AveragePool, GlobalMaxPool, GlobalAveragePool and ReduceMean over the spatial
-// axes. Max pooling runs in training mode so that its workspace records the switches; backward
-// routes each signal to its window's switch (the paper: DeconvNet unpooling = the gradient).
+// Pooling: MaxPool, AveragePool, GlobalMaxPool, GlobalAveragePool and ReduceMean (over the spatial
+// axes as pooling, over other axes as a reduction). Max pooling runs in training mode so that its
+// workspace records the switches; backward routes each signal to its window's switch (the paper:
+// DeconvNet unpooling = the gradient).
 #include "ops/op.hpp"
 #include "ops/window.hpp"
 
@@ -135,7 +136,10 @@ public:
     }
 };
 
-/// ReduceMean over the two spatial axes of a 4-D tensor: global average pooling.
+/// ReduceMean: over the two spatial axes of a 4-D tensor it is global average pooling; over any other
+/// axes but the batch one (the [N, H, W, 1] mean of a decomposed layer norm), a oneDNN reduction
+/// forward and a host loop backward that spreads each signal evenly over its reduced elements. The
+/// batch axis stays: a stacked backward pass stacks requests along it.
 class reduce_mean_op final : public pool_op {
 public:
     explicit reduce_mean_op(const node& n) : pool_op(n, dnnl::algorithm::pooling_avg_exclude_padding) {}
@@ -154,10 +158,65 @@ private:
         for (auto& a : axes) a = a < 0 ? a + static_cast<int64_t>(x.size()) : a;
         std::sort(axes.begin(), axes.end());
         keepdims_ = node_.get_int("keepdims", 1) != 0;
-        if (x.size() != 4 || axes != std::vector<int64_t>{2, 3})
-            refuse(fmt::format("only the mean over the spatial axes [2, 3] of a 4-D tensor is supported (axes [{}] of {})",
-                               fmt::join(axes, ", "), to_string(x)));
-        pool_op::build_forward(fb);
+        if (x.size() == 4 && axes == std::vector<int64_t>{2, 3}) return pool_op::build_forward(fb);
+        if (axes.empty() && node_.opset >= 18 && node_.get_int("noop_with_empty_axes", 0) != 0)
+            refuse("noop_with_empty_axes=1 with no axes (an identity) is not supported");
+        if (axes.empty()) // every axis
+            for (int64_t a = 0; a < static_cast<int64_t>(x.size()); ++a) axes.push_back(a);
+        axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
+        for (int64_t a : axes)
+            if (a < 0 || a >= static_cast<int64_t>(x.size()))
+                throw model_error(fmt::format("{}: axis {} is outside the input's rank {}", node_.describe(), a, x.size()));
+        if (axes.front() == 0) refuse(fmt::format("the mean over the batch axis is not supported (axes [{}] of {})", fmt::join(axes, ", "), to_string(x)));
+        general_ = true;
+        in_shape_ = x;
+        kept_ = x;
+        count_ = 1;
+        for (int64_t a : axes) {
+            count_ *= x[static_cast<size_t>(a)];
+            kept_[static_cast<size_t>(a)] = 1;
+        }
+        shape_t out;
+        for (size_t d = 0; d < x.size(); ++d)
+            if (keepdims_ || !std::binary_search(axes.begin(), axes.end(), static_cast<int64_t>(d))) out.push_back(kept_[d]);
+        const dnnl::memory src = fb.input(0).mem;
+        dnnl::reduction::desc desc(dnnl::algorithm::reduction_mean, src.get_desc(), engine::plain_desc(kept_), 0.0f, 0.0f);
+        dnnl::reduction::primitive_desc pd(desc, fb.eng());
+        dnnl::memory dst = fb.allocate(pd.dst_desc());
+        fb.add(dnnl::reduction(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+        fb.define_output(0, out, engine::view(fb.eng(), engine::plain_desc(out), dst.get_data_handle()));
+    }
+
+    void build_backward(engine::backward_builder& bb) override {
+        if (!general_) return pool_op::build_backward(bb);
+        const std::string& in = node_.inputs[0];
+        if (!bb.wants_diff(in)) return;
+        shape_t full = in_shape_, kept = kept_;
+        full[0] *= bb.stack();
+        kept[0] *= bb.stack();
+        // The signal is plain over the output's shape: the same bytes as plain over `kept`.
+        const shape_t& out_shape = bb.forward_value(node_.outputs[0]).shape;
+        shape_t out_stacked = out_shape.empty() ? shape_t{bb.stack()} : out_shape;
+        if (!out_shape.empty()) out_stacked[0] *= bb.stack();
+        const dnnl::memory g = bb.diff_as(node_.outputs[0], engine::plain_desc(out_stacked));
+        const dnnl::memory d = bb.allocate(engine::plain_desc(full));
+        const float inv = 1.0f / static_cast<float>(count_);
+        bb.add_host([g, d, full, kept, inv] {
+            const auto* gs = static_cast<const float*>(g.get_data_handle());
+            auto* out = static_cast<float*>(d.get_data_handle());
+            const int64_t n = element_count(full);
+            std::vector<int64_t> idx(full.size(), 0);
+            for (int64_t i = 0; i < n; ++i) {
+                int64_t from = 0;
+                for (size_t a = 0; a < full.size(); ++a) from = from * kept[a] + (kept[a] == 1 ? 0 : idx[a]);
+                out[i] = gs[from] * inv;
+                for (int a = static_cast<int>(full.size()) - 1; a >= 0; --a) {
+                    if (++idx[static_cast<size_t>(a)] < full[static_cast<size_t>(a)]) break;
+                    idx[static_cast<size_t>(a)] = 0;
+                }
+            }
+        });
+        bb.contribute(in, d);
     }
 
     void define(engine::forward_builder& fb, const dnnl::memory& dst) override {
@@ -180,6 +239,9 @@ private:
     }
 
     bool keepdims_ = true;
+    bool general_ = false;         ///< not the spatial mean: the reduction path
+    shape_t in_shape_, kept_;      ///< the input's shape, and with 1 on the reduced axes
+    int64_t count_ = 1;            ///< elements per mean
 };
 
 } // namespace

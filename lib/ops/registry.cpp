@@ -1,6 +1,7 @@
 #include "ops/registry.hpp"
 
 #include "ops/op.hpp"
+#include "graph/constant_folding.hpp"
 
 #include <deepinside/errors.hpp>
 #include <deepinside/rules.hpp>
@@ -27,14 +28,22 @@ constexpr op_entry entries[] = {
     {{"Clip", 6, 21}, make_eltwise},
     {{"Concat", 4, 21}, make_concat},
     {{"Conv", 1, 21}, make_conv},
+    {{"ConvTranspose", 1, 21}, make_conv_transpose},
     {{"Div", 7, 21}, make_binary},
     {{"Dropout", 7, 21}, make_identity},
     {{"Elu", 6, 21}, make_eltwise},
+    {{"Erf", 9, 21}, make_eltwise},
+    {{"Expand", 8, 21}, make_expand},
     {{"Flatten", 1, 21}, make_reshape_like},
+    {{"Gather", 1, 21}, make_gather},
+    {{"Gelu", 20, 21}, make_eltwise},
     {{"Gemm", 7, 21}, make_gemm},
     {{"GlobalAveragePool", 1, 21}, make_global_pool},
     {{"GlobalMaxPool", 1, 21}, make_global_pool},
+    {{"HardSigmoid", 6, 21}, make_eltwise},
+    {{"HardSwish", 14, 21}, make_eltwise},
     {{"Identity", 1, 21}, make_identity},
+    {{"LayerNormalization", 17, 21}, make_layer_norm},
     {{"LeakyRelu", 6, 21}, make_eltwise},
     {{"LogSoftmax", 1, 21}, make_softmax},
     {{"LRN", 1, 21}, make_lrn},
@@ -42,16 +51,25 @@ constexpr op_entry entries[] = {
     {{"MaxPool", 1, 21}, make_max_pool},
     {{"Mul", 7, 21}, make_binary},
     {{"Pad", 2, 21}, make_pad},
+    {{"Pow", 7, 21}, make_eltwise},
+    {{"PRelu", 7, 21}, make_eltwise},
     {{"ReduceMean", 1, 21}, make_reduce_mean},
     {{"Relu", 6, 21}, make_relu},
     {{"Reshape", 5, 21}, make_reshape_like},
+    {{"Resize", 10, 21}, make_resize},
     {{"Selu", 6, 21}, make_eltwise},
     {{"Sigmoid", 6, 21}, make_eltwise},
+    {{"Slice", 1, 21}, make_slice},
     {{"Softmax", 1, 21}, make_softmax},
+    {{"Split", 2, 21}, make_split},
+    {{"Sqrt", 6, 21}, make_eltwise},
     {{"Squeeze", 1, 21}, make_reshape_like},
     {{"Sub", 7, 21}, make_binary},
     {{"Tanh", 6, 21}, make_eltwise},
+    {{"Transpose", 1, 21}, make_transpose},
     {{"Unsqueeze", 1, 21}, make_reshape_like},
+    {{"Upsample", 7, 9}, make_resize},
+    {{"Where", 9, 21}, make_where},
 };
 
 // How an op behaves under the gradient, DeconvNet and guided rules is declared in rules::table, the
@@ -86,13 +104,18 @@ std::string supported_op_list() {
 }
 
 void check_supported(const node& n) {
-    if (!find(n))
+    if (!find(n) && !passes::constant_only_op(n))
         throw unsupported_error(
             fmt::format("{} is not supported; supported ops: {}", n.describe(), supported_op_list()));
 }
 
 std::unique_ptr<op> make_op(const node& n) {
     const op_entry* e = find(n);
+    if (!e && passes::constant_only_op(n))
+        throw unsupported_error(fmt::format(
+            "{} reads an activation; the engine evaluates {} only on constants, at compile time (shape and mask "
+            "arithmetic)",
+            n.describe(), n.op_type));
     if (!e) check_supported(n);
     return e->make(n);
 }

@@ -665,12 +665,12 @@ BOOST_AUTO_TEST_CASE(verify_refuses_bad_requests) {
     expect_refusal(s, "verify " + bundled_model() + " " + img + " --update", {"--golden"});
     // An op the engine lacks: the reader accepts the file, verify lists every such node.
     auto m = onnx_test::tiny_model();
-    m.mutable_graph()->mutable_node(1)->set_op_type("Erf");
-    m.mutable_graph()->mutable_node(1)->set_name("erf1");
-    const std::string erf = s.file("erf.onnx", onnx_test::serialize(m));
+    m.mutable_graph()->mutable_node(1)->set_op_type("Hardmax");
+    m.mutable_graph()->mutable_node(1)->set_name("hardmax1");
+    const std::string hardmax = s.file("hardmax.onnx", onnx_test::serialize(m));
     const std::string x = s.path("x.npy");
     di::write_npy(x, di::tensor({1, 1, 4, 4}));
-    expect_refusal(s, "verify " + erf + " --input " + x, {"erf.onnx", "'erf1'", "Erf", "cannot run"});
+    expect_refusal(s, "verify " + hardmax + " --input " + x, {"hardmax.onnx", "'hardmax1'", "Hardmax", "cannot run"});
 }
 
 BOOST_AUTO_TEST_CASE(verify_reports_selu_as_not_covered, *deepinside::test_support::needs_shared_models("cifar100-selu")) {

@@ -230,4 +230,59 @@ BOOST_AUTO_TEST_CASE(conv_pool_lrn_softmax, *test_support::needs_python("numpy t
     compare_with_torch(cases, rng);
 }
 
+// The newer nonlinearities and LayerNormalization against torch's own (F.gelu both forms, F.hardswish,
+// torch.erf, F.layer_norm); HardSigmoid's ramp and PRelu written out, as torch's hardsigmoid fixes
+// alpha 1/6. Inputs in [-4, 4] reach past every kink.
+BOOST_AUTO_TEST_CASE(smooth_ops_and_layer_norm, *test_support::needs_python("numpy torch")) {
+    std::mt19937 rng(32);
+    std::vector<torch_case> cases;
+    const shape_t shape{2, 3, 4, 5};
+    auto unary = [&](const std::string& label, const std::string& op, int64_t opset, std::map<std::string, attribute> at,
+                     nlohmann::json spec) {
+        torch_case c;
+        c.label = label;
+        graph_builder b(shape, opset);
+        b.add(op, {"x"}, "y", at);
+        c.g = b.finish("y");
+        c.x = random_tensor(rng, shape, -4, 4);
+        c.spec = std::move(spec);
+        cases.push_back(std::move(c));
+    };
+    unary("Gelu", "Gelu", 20, {}, {{"op", "gelu"}, {"attrs", {{"approximate", "none"}}}});
+    unary("Gelu tanh", "Gelu", 20, {{"approximate", attr_string("tanh")}}, {{"op", "gelu"}, {"attrs", {{"approximate", "tanh"}}}});
+    unary("HardSwish", "HardSwish", 14, {}, {{"op", "hardswish"}, {"attrs", nlohmann::json::object()}});
+    unary("Erf", "Erf", 13, {}, {{"op", "erf"}, {"attrs", nlohmann::json::object()}});
+    unary("HardSigmoid", "HardSigmoid", 13, {}, {{"op", "hardsigmoid"}, {"attrs", {{"alpha", double(0.2f)}, {"beta", double(0.5f)}}}});
+    unary("HardSigmoid 0.3 0.4", "HardSigmoid", 13, {{"alpha", attr_float(0.3)}, {"beta", attr_float(0.4)}},
+          {{"op", "hardsigmoid"}, {"attrs", {{"alpha", double(0.3f)}, {"beta", double(0.4f)}}}});
+    {
+        torch_case c;
+        c.label = "PRelu per channel";
+        graph_builder b(shape, 16);
+        c.params["slope"] = float_rounded(random_tensor(rng, {3, 1, 1}, 0.05, 0.5));
+        b.constant("slope", {3, 1, 1}, c.params["slope"].data);
+        b.add("PRelu", {"x", "slope"}, "y");
+        c.g = b.finish("y");
+        c.x = random_tensor(rng, shape);
+        c.spec = {{"op", "prelu"}, {"attrs", nlohmann::json::object()}};
+        cases.push_back(std::move(c));
+    }
+    for (int64_t axis : {3, 1}) {
+        torch_case c;
+        c.label = "LayerNormalization axis " + std::to_string(axis);
+        const shape_t normalised(shape.begin() + axis, shape.end());
+        graph_builder b(shape, 17);
+        c.params["scale"] = float_rounded(random_tensor(rng, normalised, 0.5, 1.5));
+        c.params["bias"] = float_rounded(random_tensor(rng, {shape.back()}));
+        b.constant("scale", normalised, c.params["scale"].data);
+        b.constant("bias", {shape.back()}, c.params["bias"].data);
+        b.add("LayerNormalization", {"x", "scale", "bias"}, "y", {{"axis", attr_int(axis)}, {"epsilon", attr_float(1e-3)}});
+        c.g = b.finish("y");
+        c.x = random_tensor(rng, shape);
+        c.spec = {{"op", "layer_norm"}, {"attrs", {{"axis", axis}, {"epsilon", double(1e-3f)}}}};
+        cases.push_back(std::move(c));
+    }
+    compare_with_torch(cases, rng);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

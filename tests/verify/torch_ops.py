@@ -41,6 +41,19 @@ def run(case, x, p):
         return F.softmax(x, dim=a["axis"])
     if op == "log_softmax":
         return F.log_softmax(x, dim=a["axis"])
+    if op == "gelu":
+        return F.gelu(x, approximate=a["approximate"])
+    if op == "hardswish":
+        return F.hardswish(x)
+    if op == "hardsigmoid":  # torch's is alpha 1/6, beta 1/2; any other ramp written out
+        return torch.clamp(a["alpha"] * x + a["beta"], 0, 1)
+    if op == "erf":
+        return torch.erf(x)
+    if op == "prelu":
+        return torch.where(x > 0, x, x * p["slope"])
+    if op == "layer_norm":
+        shape = x.shape[a["axis"]:]
+        return F.layer_norm(x, shape, p["scale"].expand(shape), p["bias"].expand(shape), eps=a["epsilon"])
     raise ValueError(f"unknown op {op}")
 
 
