@@ -1,14 +1,15 @@
 #pragma once
 /// What every op does under the three backward rules, and what the paper's section 4 predicts for
-/// it: one table keyed by ONNX op type. The engine reads it (an op type without a row cannot be
-/// registered: registry.cpp checks this at compile time, and ReLU's backward takes its masks from
-/// relu_masks_of), the verifier takes each layer's expected relation from it, and the README's
-/// "Rules per op" table is this table. The question "what does DeconvNet do at this layer?" has
-/// its one answer here.
+/// it: one row per ONNX op type, held in the engine's registry row of that op (an op cannot be
+/// registered without it), read through table() and find(). The engine refuses deconvnet/guided at
+/// a nonrelu op from it and ReLU's backward takes its masks from relu_masks_of; the verifier takes
+/// each layer's expected relation from it; the README's "Rules per op" table is this table
+/// (tools/readme_rules_table.py writes it). The question "what does DeconvNet do at this layer?"
+/// has its one answer here.
 #include <deepinside/network.hpp>
 
-#include <iterator>
 #include <string_view>
+#include <vector>
 
 namespace deepinside::rules {
 
@@ -46,73 +47,12 @@ inline constexpr std::string_view exact_backward = "its exact backward, as the g
 inline constexpr std::string_view nonrelu_backward =
     "refused (a nonlinearity without a DeconvNet definition); with --nonrelu gradient, its exact derivative";
 
-/// One row per op type; add a row where the op is registered (lib/ops/registry.cpp).
-inline constexpr op_rules table[] = {
-    {"Add", behaviour::exact, deconvnet_layer::none, exact_backward},
-    {"AveragePool", behaviour::exact, deconvnet_layer::none, exact_backward},
-    {"BatchNormalization", behaviour::exact, deconvnet_layer::none, exact_backward},
-    {"Clip", behaviour::nonrelu, deconvnet_layer::none, nonrelu_backward},
-    {"Concat", behaviour::exact, deconvnet_layer::none, exact_backward},
-    {"Conv", behaviour::exact, deconvnet_layer::convolution, "the transposed convolution (flipped filters)"},
-    {"ConvTranspose", behaviour::exact, deconvnet_layer::convolution, "the convolution with the same filters (its transpose)"},
-    {"Div", behaviour::exact, deconvnet_layer::none, exact_backward},
-    {"Dropout", behaviour::exact, deconvnet_layer::reshape, "passes the signal (inference: identity)"},
-    {"Elu", behaviour::nonrelu, deconvnet_layer::none, nonrelu_backward},
-    {"Erf", behaviour::nonrelu, deconvnet_layer::none, nonrelu_backward},
-    {"Expand", behaviour::exact, deconvnet_layer::none, "routes the signal back (sums it over the broadcast axes)"},
-    {"Flatten", behaviour::exact, deconvnet_layer::reshape, "reshapes the signal"},
-    {"Gather", behaviour::exact, deconvnet_layer::none, "routes the signal back to the gathered positions (repeats add up)"},
-    {"Gelu", behaviour::nonrelu, deconvnet_layer::none, nonrelu_backward},
-    {"Gemm", behaviour::exact, deconvnet_layer::fully_connected, "multiplication by the transposed weights"},
-    {"GlobalAveragePool", behaviour::exact, deconvnet_layer::none, exact_backward},
-    {"GlobalMaxPool", behaviour::exact, deconvnet_layer::max_pooling, "unpooling to the first maximum"},
-    {"HardSigmoid", behaviour::nonrelu, deconvnet_layer::none, nonrelu_backward},
-    {"HardSwish", behaviour::nonrelu, deconvnet_layer::none, nonrelu_backward},
-    {"Identity", behaviour::exact, deconvnet_layer::reshape, "passes the signal"},
-    {"LayerNormalization", behaviour::exact, deconvnet_layer::none, exact_backward},
-    {"LeakyRelu", behaviour::nonrelu, deconvnet_layer::none, nonrelu_backward},
-    {"LogSoftmax", behaviour::exact, deconvnet_layer::none, exact_backward},
-    {"LRN", behaviour::exact, deconvnet_layer::none, exact_backward},
-    {"MatMul", behaviour::exact, deconvnet_layer::fully_connected, "multiplication by the transposed weights"},
-    {"MaxPool", behaviour::exact, deconvnet_layer::max_pooling, "unpooling to the first maximum of each window"},
-    {"Mul", behaviour::exact, deconvnet_layer::none, exact_backward},
-    {"Pad", behaviour::exact, deconvnet_layer::none, exact_backward},
-    {"Pow", behaviour::exact, deconvnet_layer::none, exact_backward},
-    {"PRelu", behaviour::nonrelu, deconvnet_layer::none, nonrelu_backward},
-    {"ReduceMean", behaviour::exact, deconvnet_layer::none, exact_backward},
-    {"Relu", behaviour::relu, deconvnet_layer::rectification, "relu of the signal coming back (ignores the input)"},
-    {"Reshape", behaviour::exact, deconvnet_layer::reshape, "reshapes the signal"},
-    {"Resize", behaviour::exact, deconvnet_layer::none, exact_backward},
-    {"Selu", behaviour::nonrelu, deconvnet_layer::none, nonrelu_backward},
-    {"Sigmoid", behaviour::nonrelu, deconvnet_layer::none, nonrelu_backward},
-    {"Slice", behaviour::exact, deconvnet_layer::none, "routes the signal back into the sliced positions (zero elsewhere)"},
-    {"Softmax", behaviour::exact, deconvnet_layer::none, exact_backward},
-    {"Split", behaviour::exact, deconvnet_layer::none, "routes each part's signal back into its place"},
-    {"Sqrt", behaviour::exact, deconvnet_layer::none, exact_backward},
-    {"Squeeze", behaviour::exact, deconvnet_layer::reshape, "reshapes the signal"},
-    {"Sub", behaviour::exact, deconvnet_layer::none, exact_backward},
-    {"Tanh", behaviour::nonrelu, deconvnet_layer::none, nonrelu_backward},
-    {"Transpose", behaviour::exact, deconvnet_layer::none, "routes the signal back (transposes it)"},
-    {"Unsqueeze", behaviour::exact, deconvnet_layer::reshape, "reshapes the signal"},
-    {"Upsample", behaviour::exact, deconvnet_layer::none, exact_backward},
-    {"Where", behaviour::exact, deconvnet_layer::none, "routes the signal back to the branch each element came from"},
-};
+/// Every op type the engine runs, with its rules: one row per op type, held in the engine's op
+/// registry (lib/ops/registry.cpp) beside the family that implements it, in alphabetical order.
+const std::vector<op_rules>& table();
 
-/// The row of an op type of the default ONNX domain; nullptr when it has none.
-constexpr const op_rules* find(std::string_view op_type) {
-    for (const op_rules& r : table)
-        if (r.op_type == op_type) return &r;
-    return nullptr;
-}
-
-/// Whether an op type has a row. (A function of its own, not find() != nullptr: GCC's
-/// -fsanitize=undefined makes that pointer comparison unusable in a constant expression, and the
-/// registry checks this in a static_assert.)
-constexpr bool has_row(std::string_view op_type) {
-    for (const op_rules& r : table)
-        if (r.op_type == op_type) return true;
-    return false;
-}
+/// The row of an op type of the default ONNX domain; nullptr when the engine has none.
+const op_rules* find(std::string_view op_type);
 
 /// The masks a ReLU's backward multiplies the signal R by: 1(X > 0) on its forward input X, 1(R > 0)
 /// on the signal (the paper's section 4; Springenberg et al. for guided).

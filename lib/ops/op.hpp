@@ -42,32 +42,4 @@ using op_factory = std::unique_ptr<op> (*)(const node&);
 /// Creates the op for a node from the one table in registry.cpp.
 std::unique_ptr<op> make_op(const node& n);
 
-// Factories of the op families, each defined in its family's file.
-std::unique_ptr<op> make_conv(const node& n);
-std::unique_ptr<op> make_conv_transpose(const node& n);
-std::unique_ptr<op> make_max_pool(const node& n);
-std::unique_ptr<op> make_average_pool(const node& n);
-std::unique_ptr<op> make_global_pool(const node& n);
-std::unique_ptr<op> make_reduce_mean(const node& n);
-std::unique_ptr<op> make_relu(const node& n);
-std::unique_ptr<op> make_eltwise(const node& n);
-std::unique_ptr<op> make_gemm(const node& n);
-std::unique_ptr<op> make_matmul(const node& n);
-std::unique_ptr<op> make_binary(const node& n);
-std::unique_ptr<op> make_reshape_like(const node& n);
-std::unique_ptr<op> make_identity(const node& n);
-std::unique_ptr<op> make_concat(const node& n);
-std::unique_ptr<op> make_batch_norm(const node& n);
-std::unique_ptr<op> make_lrn(const node& n);
-std::unique_ptr<op> make_layer_norm(const node& n);
-std::unique_ptr<op> make_softmax(const node& n);
-std::unique_ptr<op> make_pad(const node& n);
-std::unique_ptr<op> make_transpose(const node& n);
-std::unique_ptr<op> make_slice(const node& n);
-std::unique_ptr<op> make_split(const node& n);
-std::unique_ptr<op> make_gather(const node& n);
-std::unique_ptr<op> make_expand(const node& n);
-std::unique_ptr<op> make_where(const node& n);
-std::unique_ptr<op> make_resize(const node& n);
-
 } // namespace deepinside::ops
