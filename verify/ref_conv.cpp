@@ -397,4 +397,11 @@ std::vector<dtensor> conv_bwd(const backward_args& a) {
     return diffs;
 }
 
+/// This family's rows of the reference's op table (reference.cpp).
+std::vector<op_entry> conv_ops() {
+    return {
+        {"Conv", conv_fwd, conv_bwd, conv_check, all_inputs, nullptr},
+    };
+}
+
 } // namespace deepinside::verify

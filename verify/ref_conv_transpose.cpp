@@ -115,4 +115,11 @@ std::vector<dtensor> conv_transpose_bwd(const backward_args& a) {
     return diffs;
 }
 
+/// This family's rows of the reference's op table (reference.cpp).
+std::vector<op_entry> conv_transpose_ops() {
+    return {
+        {"ConvTranspose", conv_transpose_fwd, conv_transpose_bwd, nullptr, 1, nullptr},
+    };
+}
+
 } // namespace deepinside::verify

@@ -111,4 +111,14 @@ std::vector<dtensor> div_bwd(const backward_args& a) {
     return binary_bwd(a, [](double, double b) { return 1.0 / b; }, [](double a, double b) { return -a / (b * b); });
 }
 
+/// This family's rows of the reference's op table (reference.cpp).
+std::vector<op_entry> binary_ops() {
+    return {
+        {"Add", add_fwd, add_bwd, binary_check, all_inputs, nullptr},
+        {"Sub", sub_fwd, sub_bwd, binary_check, all_inputs, nullptr},
+        {"Mul", mul_fwd, mul_bwd, binary_check, all_inputs, nullptr},
+        {"Div", div_fwd, div_bwd, binary_check, all_inputs, nullptr},
+    };
+}
+
 } // namespace deepinside::verify

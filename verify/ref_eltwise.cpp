@@ -306,4 +306,24 @@ std::vector<dtensor> sqrt_bwd(const backward_args& a) {
     return diffs;
 }
 
+/// This family's rows of the reference's op table (reference.cpp).
+std::vector<op_entry> eltwise_ops() {
+    return {
+        {"Relu", relu_fwd, relu_bwd, nullptr, 1, positive_decisions},
+        {"LeakyRelu", leaky_relu_fwd, leaky_relu_bwd, nullptr, 1, positive_decisions},
+        {"Elu", elu_fwd, elu_bwd, nullptr, 1, nullptr},
+        {"Selu", selu_fwd, selu_bwd, nullptr, 1, nullptr},
+        {"Sigmoid", sigmoid_fwd, sigmoid_bwd, nullptr, 1, nullptr},
+        {"Tanh", tanh_fwd, tanh_bwd, nullptr, 1, nullptr},
+        {"Clip", clip_fwd, clip_bwd, nullptr, 1, clip_decisions},
+        {"HardSigmoid", hard_sigmoid_fwd, hard_sigmoid_bwd, nullptr, 1, hard_sigmoid_decisions},
+        {"HardSwish", hard_swish_fwd, hard_swish_bwd, nullptr, 1, hard_swish_decisions},
+        {"Erf", erf_fwd, erf_bwd, nullptr, 1, nullptr},
+        {"Gelu", gelu_fwd, gelu_bwd, gelu_check, 1, nullptr},
+        {"PRelu", prelu_fwd, prelu_bwd, nullptr, 1, positive_decisions},
+        {"Pow", pow_fwd, pow_bwd, nullptr, 1, nullptr},
+        {"Sqrt", sqrt_fwd, sqrt_bwd, nullptr, 1, nullptr},
+    };
+}
+
 } // namespace deepinside::verify

@@ -371,4 +371,16 @@ std::vector<dtensor> where_bwd(const backward_args& a) {
     return diffs;
 }
 
+/// This family's rows of the reference's op table (reference.cpp).
+std::vector<op_entry> layout_ops() {
+    return {
+        {"Transpose", transpose_fwd, transpose_bwd, nullptr, 1, nullptr},
+        {"Slice", slice_fwd, slice_bwd, nullptr, 1, nullptr},
+        {"Split", split_fwd, split_bwd, nullptr, 1, nullptr},
+        {"Gather", gather_fwd, gather_bwd, nullptr, 1, nullptr},
+        {"Expand", expand_fwd, expand_bwd, nullptr, 1, nullptr},
+        {"Where", where_fwd, where_bwd, nullptr, 0b110, nullptr}, // X and Y; the condition selects
+    };
+}
+
 } // namespace deepinside::verify

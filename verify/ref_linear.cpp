@@ -155,4 +155,12 @@ std::vector<dtensor> matmul_bwd(const backward_args& args) {
     return diffs;
 }
 
+/// This family's rows of the reference's op table (reference.cpp).
+std::vector<op_entry> linear_ops() {
+    return {
+        {"Gemm", gemm_fwd, gemm_bwd, nullptr, all_inputs, nullptr},
+        {"MatMul", matmul_fwd, matmul_bwd, nullptr, all_inputs, nullptr},
+    };
+}
+
 } // namespace deepinside::verify

@@ -238,4 +238,13 @@ std::vector<dtensor> layer_norm_bwd(const backward_args& a) {
     return diffs;
 }
 
+/// This family's rows of the reference's op table (reference.cpp).
+std::vector<op_entry> norm_ops() {
+    return {
+        {"BatchNormalization", batch_norm_fwd, batch_norm_bwd, batch_norm_check, 1, nullptr},
+        {"LRN", lrn_fwd, lrn_bwd, lrn_check, 1, nullptr},
+        {"LayerNormalization", layer_norm_fwd, layer_norm_bwd, layer_norm_check, 1, nullptr},
+    };
+}
+
 } // namespace deepinside::verify

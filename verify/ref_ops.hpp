@@ -71,130 +71,43 @@ std::vector<window_axis> resolve_windows(const node& n, const std::vector<int64_
 /// Output indices o in [lo, hi) with 0 <= o * stride + offset < in (and o < out).
 std::pair<int64_t, int64_t> valid_outputs(int64_t offset, int64_t stride, int64_t in, int64_t out);
 
-// ---- families ----
+/// All inputs differentiable (bit i = input i), for op_entry::differentiable.
+constexpr uint32_t all_inputs = ~uint32_t(0);
+
+/// One row per ONNX op type: forward and backward side by side, an optional static check, the
+/// inputs (bit i = input i) whose diff the backward can produce (any other input must not depend on
+/// the network input), and the discrete decisions its backward takes from the forward state, if any.
+struct op_entry {
+    const char* op_type;
+    forward_fn forward;
+    backward_fn backward;
+    check_fn check;
+    uint32_t differentiable;
+    decision_fn decisions;
+};
+
+// ---- families: each file's rows of the op table, next to the functions they name ----
+// Adding an op to a family is its functions and one row in that family's list; a new family is
+// a file, its declaration here, and its name in reference.cpp's op_table().
+std::vector<op_entry> conv_ops();   // ref_conv.cpp
+std::vector<op_entry> conv_transpose_ops();   // ref_conv_transpose.cpp
+std::vector<op_entry> pool_ops();   // ref_pool.cpp
+std::vector<op_entry> eltwise_ops();   // ref_eltwise.cpp
+std::vector<op_entry> linear_ops();   // ref_linear.cpp
+std::vector<op_entry> binary_ops();   // ref_elementwise_binary.cpp
+std::vector<op_entry> shape_ops();   // ref_shape.cpp
+std::vector<op_entry> norm_ops();   // ref_norm.cpp
+std::vector<op_entry> softmax_ops();   // ref_softmax.cpp
+std::vector<op_entry> layout_ops();   // ref_layout.cpp
+std::vector<op_entry> resize_ops();   // ref_resize.cpp
+
+// Used beyond their family (the DeconvNet reconstruction tests, the reference's constructor).
 dtensor conv_fwd(const node&, const src_list&);
-std::vector<dtensor> conv_bwd(const backward_args&);
-void conv_check(const node&);
-dtensor conv_transpose_fwd(const node&, const src_list&);
-std::vector<dtensor> conv_transpose_bwd(const backward_args&);
-
 dtensor max_pool_fwd(const node&, const src_list&);
-std::vector<dtensor> max_pool_bwd(const backward_args&);
-std::vector<int64_t> max_pool_decisions(const node&, const src_list&);
-void max_pool_check(const node&);
-dtensor avg_pool_fwd(const node&, const src_list&);
-std::vector<dtensor> avg_pool_bwd(const backward_args&);
-void avg_pool_check(const node&);
-dtensor global_avg_pool_fwd(const node&, const src_list&);
-std::vector<dtensor> global_avg_pool_bwd(const backward_args&);
-dtensor global_max_pool_fwd(const node&, const src_list&);
-std::vector<dtensor> global_max_pool_bwd(const backward_args&);
-std::vector<int64_t> global_max_pool_decisions(const node&, const src_list&);
-
-dtensor relu_fwd(const node&, const src_list&);
-std::vector<dtensor> relu_bwd(const backward_args&);
-/// 1(x > 0): ReLU's and LeakyReLU's kink.
-std::vector<int64_t> positive_decisions(const node&, const src_list&);
-dtensor leaky_relu_fwd(const node&, const src_list&);
-std::vector<dtensor> leaky_relu_bwd(const backward_args&);
-dtensor elu_fwd(const node&, const src_list&);
-std::vector<dtensor> elu_bwd(const backward_args&);
-dtensor selu_fwd(const node&, const src_list&);
-std::vector<dtensor> selu_bwd(const backward_args&);
-dtensor sigmoid_fwd(const node&, const src_list&);
-std::vector<dtensor> sigmoid_bwd(const backward_args&);
-dtensor tanh_fwd(const node&, const src_list&);
-std::vector<dtensor> tanh_bwd(const backward_args&);
-dtensor clip_fwd(const node&, const src_list&);
-std::vector<dtensor> clip_bwd(const backward_args&);
-std::vector<int64_t> clip_decisions(const node&, const src_list&);
-dtensor hard_sigmoid_fwd(const node&, const src_list&);
-std::vector<dtensor> hard_sigmoid_bwd(const backward_args&);
-/// HardSigmoid's and HardSwish's ramp, encoded as Clip's: 0 below, 1 on it, 2 above.
-std::vector<int64_t> hard_sigmoid_decisions(const node&, const src_list&);
-dtensor hard_swish_fwd(const node&, const src_list&);
-std::vector<dtensor> hard_swish_bwd(const backward_args&);
-std::vector<int64_t> hard_swish_decisions(const node&, const src_list&);
-dtensor erf_fwd(const node&, const src_list&);
-std::vector<dtensor> erf_bwd(const backward_args&);
-dtensor gelu_fwd(const node&, const src_list&);
-std::vector<dtensor> gelu_bwd(const backward_args&);
-void gelu_check(const node&);
-dtensor prelu_fwd(const node&, const src_list&);
-std::vector<dtensor> prelu_bwd(const backward_args&);
-/// Pow (exponent input 1) and Sqrt: exact arithmetic under every rule.
-dtensor pow_fwd(const node&, const src_list&);
-std::vector<dtensor> pow_bwd(const backward_args&);
-dtensor sqrt_fwd(const node&, const src_list&);
-std::vector<dtensor> sqrt_bwd(const backward_args&);
-
 dtensor gemm_fwd(const node&, const src_list&);
-std::vector<dtensor> gemm_bwd(const backward_args&);
 dtensor matmul_fwd(const node&, const src_list&);
-std::vector<dtensor> matmul_bwd(const backward_args&);
-
-dtensor add_fwd(const node&, const src_list&);
-std::vector<dtensor> add_bwd(const backward_args&);
-dtensor sub_fwd(const node&, const src_list&);
-std::vector<dtensor> sub_bwd(const backward_args&);
-dtensor mul_fwd(const node&, const src_list&);
-std::vector<dtensor> mul_bwd(const backward_args&);
-dtensor div_fwd(const node&, const src_list&);
-std::vector<dtensor> div_bwd(const backward_args&);
-void binary_check(const node&);
-
-dtensor identity_fwd(const node&, const src_list&);
-std::vector<dtensor> identity_bwd(const backward_args&);
-void dropout_check(const node&);
-dtensor dropout_fwd(const node&, const src_list&);
-dtensor reshape_fwd(const node&, const src_list&);
-dtensor flatten_fwd(const node&, const src_list&);
-dtensor squeeze_fwd(const node&, const src_list&);
-dtensor unsqueeze_fwd(const node&, const src_list&);
-/// Backward of every op that only relabels its input's shape.
-std::vector<dtensor> reshape_like_bwd(const backward_args&);
-dtensor concat_fwd(const node&, const src_list&);
-std::vector<dtensor> concat_bwd(const backward_args&);
-dtensor pad_fwd(const node&, const src_list&);
-std::vector<dtensor> pad_bwd(const backward_args&);
-void pad_check(const node&);
-dtensor reduce_mean_fwd(const node&, const src_list&);
-std::vector<dtensor> reduce_mean_bwd(const backward_args&);
-
-dtensor batch_norm_fwd(const node&, const src_list&);
-std::vector<dtensor> batch_norm_bwd(const backward_args&);
-void batch_norm_check(const node&);
-dtensor lrn_fwd(const node&, const src_list&);
-std::vector<dtensor> lrn_bwd(const backward_args&);
-void lrn_check(const node&);
-dtensor layer_norm_fwd(const node&, const src_list&);
-std::vector<dtensor> layer_norm_bwd(const backward_args&);
-void layer_norm_check(const node&);
-
-dtensor softmax_fwd(const node&, const src_list&);
-std::vector<dtensor> softmax_bwd(const backward_args&);
-dtensor log_softmax_fwd(const node&, const src_list&);
-std::vector<dtensor> log_softmax_bwd(const backward_args&);
-
-dtensor transpose_fwd(const node&, const src_list&);
-std::vector<dtensor> transpose_bwd(const backward_args&);
-dtensor slice_fwd(const node&, const src_list&);
-std::vector<dtensor> slice_bwd(const backward_args&);
-/// Split has one node per output in the reference (split_into_parts); each computes its own part.
-dtensor split_fwd(const node&, const src_list&);
-std::vector<dtensor> split_bwd(const backward_args&);
 /// Replaces every Split node of `g` by one node per (named) output, each marked with its part, so
 /// that every node the reference runs has one output.
 void split_into_parts(graph& g);
-dtensor gather_fwd(const node&, const src_list&);
-std::vector<dtensor> gather_bwd(const backward_args&);
-dtensor expand_fwd(const node&, const src_list&);
-std::vector<dtensor> expand_bwd(const backward_args&);
-dtensor where_fwd(const node&, const src_list&);
-std::vector<dtensor> where_bwd(const backward_args&);
-/// Resize and Upsample (ref_resize.cpp).
-dtensor resize_fwd(const node&, const src_list&);
-std::vector<dtensor> resize_bwd(const backward_args&);
-void resize_check(const node&);
 
 } // namespace deepinside::verify

@@ -262,4 +262,14 @@ std::vector<int64_t> global_max_pool_decisions(const node& n, const src_list& sr
     return d;
 }
 
+/// This family's rows of the reference's op table (reference.cpp).
+std::vector<op_entry> pool_ops() {
+    return {
+        {"MaxPool", max_pool_fwd, max_pool_bwd, max_pool_check, 1, max_pool_decisions},
+        {"AveragePool", avg_pool_fwd, avg_pool_bwd, avg_pool_check, 1, nullptr},
+        {"GlobalAveragePool", global_avg_pool_fwd, global_avg_pool_bwd, nullptr, 1, nullptr},
+        {"GlobalMaxPool", global_max_pool_fwd, global_max_pool_bwd, nullptr, 1, global_max_pool_decisions},
+    };
+}
+
 } // namespace deepinside::verify

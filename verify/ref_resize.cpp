@@ -193,4 +193,12 @@ std::vector<dtensor> resize_bwd(const backward_args& a) {
     return diffs;
 }
 
+/// This family's rows of the reference's op table (reference.cpp).
+std::vector<op_entry> resize_ops() {
+    return {
+        {"Resize", resize_fwd, resize_bwd, resize_check, 1, nullptr},
+        {"Upsample", resize_fwd, resize_bwd, resize_check, 1, nullptr},
+    };
+}
+
 } // namespace deepinside::verify

@@ -345,4 +345,19 @@ std::vector<dtensor> reduce_mean_bwd(const backward_args& a) {
     return diffs;
 }
 
+/// This family's rows of the reference's op table (reference.cpp).
+std::vector<op_entry> shape_ops() {
+    return {
+        {"Identity", identity_fwd, identity_bwd, nullptr, 1, nullptr},
+        {"Dropout", dropout_fwd, identity_bwd, dropout_check, 1, nullptr},
+        {"Reshape", reshape_fwd, reshape_like_bwd, nullptr, 1, nullptr},
+        {"Flatten", flatten_fwd, reshape_like_bwd, nullptr, 1, nullptr},
+        {"Squeeze", squeeze_fwd, reshape_like_bwd, nullptr, 1, nullptr},
+        {"Unsqueeze", unsqueeze_fwd, reshape_like_bwd, nullptr, 1, nullptr},
+        {"Concat", concat_fwd, concat_bwd, nullptr, all_inputs, nullptr},
+        {"Pad", pad_fwd, pad_bwd, pad_check, 1, nullptr},
+        {"ReduceMean", reduce_mean_fwd, reduce_mean_bwd, nullptr, 1, nullptr},
+    };
+}
+
 } // namespace deepinside::verify

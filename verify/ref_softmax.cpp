@@ -102,4 +102,12 @@ std::vector<dtensor> log_softmax_bwd(const backward_args& a) {
     return diffs;
 }
 
+/// This family's rows of the reference's op table (reference.cpp).
+std::vector<op_entry> softmax_ops() {
+    return {
+        {"Softmax", softmax_fwd, softmax_bwd, nullptr, 1, nullptr},
+        {"LogSoftmax", log_softmax_fwd, log_softmax_bwd, nullptr, 1, nullptr},
+    };
+}
+
 } // namespace deepinside::verify

@@ -13,80 +13,28 @@ namespace deepinside::verify {
 
 namespace {
 
-constexpr uint32_t all_inputs = ~uint32_t(0);
-
-/// One row per ONNX op type: forward and backward side by side, an optional static check, the
-/// inputs (bit i = input i) whose diff the backward can produce (any other input must not depend on
-/// the network input), and the discrete decisions its backward takes from the forward state, if any.
-struct op_entry {
-    const char* op_type;
-    forward_fn forward;
-    backward_fn backward;
-    check_fn check;
-    uint32_t differentiable;
-    decision_fn decisions;
-};
-
-const op_entry op_table[] = {
-    {"Conv", conv_fwd, conv_bwd, conv_check, all_inputs, nullptr},
-    {"ConvTranspose", conv_transpose_fwd, conv_transpose_bwd, nullptr, 1, nullptr},
-    {"MaxPool", max_pool_fwd, max_pool_bwd, max_pool_check, 1, max_pool_decisions},
-    {"AveragePool", avg_pool_fwd, avg_pool_bwd, avg_pool_check, 1, nullptr},
-    {"GlobalAveragePool", global_avg_pool_fwd, global_avg_pool_bwd, nullptr, 1, nullptr},
-    {"GlobalMaxPool", global_max_pool_fwd, global_max_pool_bwd, nullptr, 1, global_max_pool_decisions},
-    {"Relu", relu_fwd, relu_bwd, nullptr, 1, positive_decisions},
-    {"LeakyRelu", leaky_relu_fwd, leaky_relu_bwd, nullptr, 1, positive_decisions},
-    {"Elu", elu_fwd, elu_bwd, nullptr, 1, nullptr},
-    {"Selu", selu_fwd, selu_bwd, nullptr, 1, nullptr},
-    {"Sigmoid", sigmoid_fwd, sigmoid_bwd, nullptr, 1, nullptr},
-    {"Tanh", tanh_fwd, tanh_bwd, nullptr, 1, nullptr},
-    {"Clip", clip_fwd, clip_bwd, nullptr, 1, clip_decisions},
-    {"HardSigmoid", hard_sigmoid_fwd, hard_sigmoid_bwd, nullptr, 1, hard_sigmoid_decisions},
-    {"HardSwish", hard_swish_fwd, hard_swish_bwd, nullptr, 1, hard_swish_decisions},
-    {"Erf", erf_fwd, erf_bwd, nullptr, 1, nullptr},
-    {"Gelu", gelu_fwd, gelu_bwd, gelu_check, 1, nullptr},
-    {"PRelu", prelu_fwd, prelu_bwd, nullptr, 1, positive_decisions},
-    {"Pow", pow_fwd, pow_bwd, nullptr, 1, nullptr},
-    {"Sqrt", sqrt_fwd, sqrt_bwd, nullptr, 1, nullptr},
-    {"Gemm", gemm_fwd, gemm_bwd, nullptr, all_inputs, nullptr},
-    {"MatMul", matmul_fwd, matmul_bwd, nullptr, all_inputs, nullptr},
-    {"Add", add_fwd, add_bwd, binary_check, all_inputs, nullptr},
-    {"Sub", sub_fwd, sub_bwd, binary_check, all_inputs, nullptr},
-    {"Mul", mul_fwd, mul_bwd, binary_check, all_inputs, nullptr},
-    {"Div", div_fwd, div_bwd, binary_check, all_inputs, nullptr},
-    {"Identity", identity_fwd, identity_bwd, nullptr, 1, nullptr},
-    {"Dropout", dropout_fwd, identity_bwd, dropout_check, 1, nullptr},
-    {"Reshape", reshape_fwd, reshape_like_bwd, nullptr, 1, nullptr},
-    {"Flatten", flatten_fwd, reshape_like_bwd, nullptr, 1, nullptr},
-    {"Squeeze", squeeze_fwd, reshape_like_bwd, nullptr, 1, nullptr},
-    {"Unsqueeze", unsqueeze_fwd, reshape_like_bwd, nullptr, 1, nullptr},
-    {"Concat", concat_fwd, concat_bwd, nullptr, all_inputs, nullptr},
-    {"Pad", pad_fwd, pad_bwd, pad_check, 1, nullptr},
-    {"ReduceMean", reduce_mean_fwd, reduce_mean_bwd, nullptr, 1, nullptr},
-    {"BatchNormalization", batch_norm_fwd, batch_norm_bwd, batch_norm_check, 1, nullptr},
-    {"LRN", lrn_fwd, lrn_bwd, lrn_check, 1, nullptr},
-    {"LayerNormalization", layer_norm_fwd, layer_norm_bwd, layer_norm_check, 1, nullptr},
-    {"Softmax", softmax_fwd, softmax_bwd, nullptr, 1, nullptr},
-    {"LogSoftmax", log_softmax_fwd, log_softmax_bwd, nullptr, 1, nullptr},
-    {"Transpose", transpose_fwd, transpose_bwd, nullptr, 1, nullptr},
-    {"Slice", slice_fwd, slice_bwd, nullptr, 1, nullptr},
-    {"Split", split_fwd, split_bwd, nullptr, 1, nullptr},
-    {"Gather", gather_fwd, gather_bwd, nullptr, 1, nullptr},
-    {"Expand", expand_fwd, expand_bwd, nullptr, 1, nullptr},
-    {"Where", where_fwd, where_bwd, nullptr, 0b110, nullptr}, // X and Y; the condition selects
-    {"Resize", resize_fwd, resize_bwd, resize_check, 1, nullptr},
-    {"Upsample", resize_fwd, resize_bwd, resize_check, 1, nullptr},
-};
+/// The one table: every family's rows (ref_ops.hpp), in the order listed here.
+const std::vector<op_entry>& op_table() {
+    static const std::vector<op_entry> table = [] {
+        std::vector<op_entry> all;
+        for (auto family : {conv_ops, conv_transpose_ops, pool_ops, eltwise_ops, linear_ops, binary_ops, shape_ops, norm_ops, softmax_ops, layout_ops, resize_ops}) {
+            const std::vector<op_entry> rows = family();
+            all.insert(all.end(), rows.begin(), rows.end());
+        }
+        return all;
+    }();
+    return table;
+}
 
 std::string known_ops() {
     std::string out;
-    for (const auto& e : op_table) out += (out.empty() ? "" : ", ") + std::string(e.op_type);
+    for (const auto& e : op_table()) out += (out.empty() ? "" : ", ") + std::string(e.op_type);
     return out;
 }
 
 const op_entry* find_op(const node& n) {
     if (!n.domain.empty() && n.domain != "ai.onnx") return nullptr;
-    for (const auto& e : op_table)
+    for (const auto& e : op_table())
         if (n.op_type == e.op_type) return &e;
     return nullptr;
 }
