@@ -6,12 +6,17 @@
 // So the signal reaching the op under test is a random tensor, not all ones (a sum of a softmax,
 // for instance, has gradient zero and would certify nothing).
 //
+// Every case also checks the reference against central finite differences of its own forward, on
+// 24 input coordinates (tests/support/finite_differences.hpp, tolerance 1e-6 relative): one entry
+// here certifies an op's engine rule and its reference.
+//
 // Tolerances: forward and backward relative L2 <= 1e-5. The graphs are tiny: each value is a sum of
 // at most a few hundred f32 products (a 3x3x16 convolution, a 96-wide Gemm), so f32 accumulation
 // error is ~sqrt(terms) * 6e-8 < 1e-6 relative; 1e-5 keeps a 10x margin, while a wrong padding,
 // stride, broadcast axis or routing shows up at 1e-2..1. Inputs of ReLU and max pooling come from
 // shuffled grids or random values whose ties and near-zero values are improbable at f32 resolution.
 #include "support.hpp"
+#include "support/finite_differences.hpp"
 
 #include <functional>
 #include <sstream>
@@ -21,6 +26,8 @@ using namespace engine_test;
 namespace {
 
 constexpr double tolerance = 1e-5;
+/// Input coordinates probed by central differences per case (each costs two reference forwards).
+constexpr size_t finite_difference_coordinates = 24;
 
 /// Runs the cases of one op family and summarises them.
 class sweep {
@@ -109,6 +116,12 @@ private:
             const double err = rel_l2(signals[k], want);
             max_bwd_ = std::max(max_bwd_, err);
             BOOST_CHECK_MESSAGE(err <= tolerance, family_ << " [" << label << "]: " << to_string(rules[k]) << " rel L2 " << err);
+        }
+        // The reference the engine was held to, against central differences of its own forward: one
+        // sweep entry certifies both (a new op needs no separate finite-difference case).
+        BOOST_TEST_CONTEXT(family_ << " [" << label << "]: reference vs finite differences") {
+            std::mt19937 fd_rng(seed);
+            test_support::check_gradient(g0, to_d(x), fd_rng, finite_difference_coordinates);
         }
     }
 
