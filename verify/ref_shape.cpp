@@ -25,8 +25,10 @@ void dropout_check(const node& n) {
 }
 
 dtensor dropout_fwd(const node& n, const src_list& src) {
-    if (src.size() > 2 && src[2] && src[2]->size() == 1 && src[2]->data[0] != 0)
-        throw unsupported_error(fmt::format("{}: training_mode is true; the reference runs inference only",
+    // Training mode drops nothing at ratio 0 (see the engine's Dropout).
+    const bool zero_ratio = src.size() > 1 && src[1] && src[1]->size() == 1 && src[1]->data[0] == 0;
+    if (src.size() > 2 && src[2] && src[2]->size() == 1 && src[2]->data[0] != 0 && !zero_ratio)
+        throw unsupported_error(fmt::format("{}: training_mode is true with a non-zero ratio; the reference runs inference only",
                                             n.describe()));
     return input(n, src, 0);
 }

@@ -3,6 +3,7 @@
 // This file compiles the forward plan and holds the public API; see network_impl.hpp for the rest.
 #include "engine/network_impl.hpp"
 #include "graph/constant_folding.hpp"
+#include "graph/lowering.hpp"
 #include "ops/registry.hpp"
 
 #include <deepinside/errors.hpp>
@@ -19,6 +20,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <set>
 #include <thread>
 
@@ -137,10 +139,16 @@ network::impl::impl(const graph& model, const shape_t& shape, const engine_optio
         return it == acts.end() ? nullptr : &it->second.shape;
     };
     std::vector<node> compiled; // the nodes that became ops; the folded ones became constants
-    for (const node& n : g.nodes) {
+    // A worklist: a lowered node (graph/lowering.hpp) is replaced in place by the nodes it becomes.
+    std::deque<node> pending(g.nodes.begin(), g.nodes.end());
+    while (!pending.empty()) {
+        const node n = std::move(pending.front());
+        pending.pop_front();
         std::optional<std::vector<constant>> folded;
+        std::optional<std::vector<node>> lowered;
         try {
             folded = passes::fold_node(n, g, shape_of_activation);
+            if (!folded) lowered = passes::lower_node(n, g, shape_of_activation);
         } catch (const error& e) {
             rethrow_with_source(e, g.source);
         }
@@ -148,6 +156,10 @@ network::impl::impl(const graph& model, const shape_t& shape, const engine_optio
             for (size_t i = 0; i < n.outputs.size(); ++i)
                 if (!n.outputs[i].empty()) g.constants[n.outputs[i]] = std::move((*folded)[i]);
             ++folded_nodes;
+            continue;
+        }
+        if (lowered) {
+            pending.insert(pending.begin(), lowered->begin(), lowered->end());
             continue;
         }
         std::unique_ptr<ops::op> o;
@@ -165,7 +177,7 @@ network::impl::impl(const graph& model, const shape_t& shape, const engine_optio
             throw model_error(fmt::format("{}: too few inputs", n.describe()));
         }
         for (const auto& out : n.outputs)
-            if (!out.empty()) tensor_names.push_back(out);
+            if (!out.empty() && acts.count(out)) tensor_names.push_back(out); // (Dropout's unread mask is never defined)
         ops.push_back(std::move(o));
         compiled.push_back(n);
     }

@@ -347,13 +347,26 @@ class identity_op final : public op {
 public:
     using op::op;
 
+    static bool is_read(const graph& g, const std::string& tensor) {
+        for (const node& n : g.nodes)
+            if (std::find(n.inputs.begin(), n.inputs.end(), tensor) != n.inputs.end()) return true;
+        return std::any_of(g.outputs.begin(), g.outputs.end(), [&](const value_info& o) { return o.name == tensor; });
+    }
+
     void build_forward(engine::forward_builder& fb) override {
         if (node_.op_type == "Dropout") {
-            if (node_.outputs.size() > 1 && !node_.outputs[1].empty()) refuse("the mask output is not supported");
+            // Exporters name the mask output even where nothing reads it (torchvision's Swin): only a
+            // mask that is used is refused (it would be an all-true bool tensor at inference).
+            if (node_.outputs.size() > 1 && !node_.outputs[1].empty() && is_read(fb.model(), node_.outputs[1]))
+                refuse("the mask output is read by the graph, which is not supported");
             if (fb.has_input(2)) {
                 const constant& training = fb.constant_input(2, "training_mode");
-                if ((training.is_int && !training.ints.empty() && training.ints[0] != 0))
-                    refuse("training_mode=true is not supported (inference only)");
+                // Training mode with ratio 0 drops nothing: the identity (torchvision's Swin calls
+                // F.dropout without training=self.training, so its export says training_mode=true).
+                const bool zero_ratio = fb.has_input(1) && !fb.constant_input(1, "ratio").is_int &&
+                                        fb.constant_input(1, "ratio").floats.size() == 1 && fb.constant_input(1, "ratio").floats[0] == 0.0f;
+                if ((training.is_int && !training.ints.empty() && training.ints[0] != 0) && !zero_ratio)
+                    refuse("training_mode=true with a non-zero ratio is not supported (inference only)");
             }
         }
         const engine::activation& x = fb.input(0);

@@ -2,6 +2,7 @@
 
 #include "ops/op.hpp"
 #include "graph/constant_folding.hpp"
+#include "graph/lowering.hpp"
 
 #include <deepinside/errors.hpp>
 #include <deepinside/rules.hpp>
@@ -134,7 +135,7 @@ std::string supported_op_list() {
 }
 
 void check_supported(const node& n) {
-    if (!find(n) && !passes::constant_only_op(n))
+    if (!find(n) && !passes::constant_only_op(n) && !passes::lowered_op(n))
         throw unsupported_error(
             fmt::format("{} is not supported; supported ops: {}", n.describe(), supported_op_list()));
 }
