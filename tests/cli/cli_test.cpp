@@ -704,3 +704,71 @@ BOOST_AUTO_TEST_CASE(verify_a_unit_of_a_layer) {
                boost::test_tools::per_element());
     BOOST_TEST(j.at("gradient_check").at("ok").get<bool>());
 }
+
+// PyTorch's export quirks in one file: the Gemm bias an Identity of a deduplicated initializer named
+// with '::', the flatten of a dynamic batch spelled Shape → Gather → Unsqueeze → Concat → Reshape with
+// a Constant node holding [-1], and value_info declaring a batch of 128 for an intermediate. info,
+// forward and saliency must all read it, and agree with the plain tiny model of the same weights.
+BOOST_AUTO_TEST_CASE(pytorch_export_quirks_read_the_same_by_every_command) {
+    scratch s;
+    onnx::ModelProto plain = onnx_test::tiny_model();
+    onnx::ModelProto m = onnx_test::tiny_model();
+    auto* g = m.mutable_graph();
+    onnx_test::initializer(m, "fc.b")->set_name("onnx::Gemm_12");
+    g->mutable_node()->DeleteSubrange(2, 2); // Flatten and Gemm, rebuilt below
+    onnx_test::add_node(g, "Identity", "Identity_0", {"onnx::Gemm_12"}, {"fc.b"});
+    onnx_test::add_node(g, "Shape", "Shape_1", {"r"}, {"onnx::Gather_20"});
+    *g->add_initializer() = onnx_test::int64_tensor("zero", {}, {0});
+    onnx_test::add_int(onnx_test::add_node(g, "Gather", "Gather_2", {"onnx::Gather_20", "zero"}, {"batch"}), "axis", 0);
+    onnx_test::add_node(g, "Unsqueeze", "Unsqueeze_3", {"batch", "axes0"}, {"batch1"});
+    *g->add_initializer() = onnx_test::int64_tensor("axes0", {1}, {0});
+    auto* minus_one = onnx_test::add_node(g, "Constant", "Constant_4", {}, {"onnx::Concat_23"});
+    auto* value = minus_one->add_attribute();
+    value->set_name("value");
+    value->set_type(onnx::AttributeProto::TENSOR);
+    *value->mutable_t() = onnx_test::int64_tensor("", {1}, {-1});
+    onnx_test::add_int(onnx_test::add_node(g, "Concat", "Concat_5", {"batch1", "onnx::Concat_23"}, {"target"}), "axis", 0);
+    onnx_test::add_node(g, "Reshape", "Reshape_6", {"r", "target"}, {"f"});
+    auto* gemm = onnx_test::add_node(g, "Gemm", "fc", {"f", "fc.w", "fc.b"}, {"y"});
+    onnx_test::add_int(gemm, "transB", 1);
+    onnx_test::set_tensor_type(g->add_value_info(), "f", {128, 32});
+    // Nodes in topological order, as an exporter writes them.
+    std::vector<onnx::NodeProto> nodes(g->node().begin(), g->node().end());
+    const std::vector<std::string> order = {"conv1", "", "Identity_0", "Shape_1", "Gather_2", "Unsqueeze_3", "Constant_4", "Concat_5",
+                                            "Reshape_6", "fc"};
+    g->clear_node();
+    for (const auto& name : order)
+        for (const auto& n : nodes)
+            if (n.name() == name) *g->add_node() = n;
+    const std::string quirky = s.file("quirky.onnx", onnx_test::serialize(m));
+    const std::string reference = s.file("plain.onnx", onnx_test::serialize(plain));
+
+    const result info = run("info " + quirky);
+    BOOST_TEST_REQUIRE(info.status == 0, info.err);
+    BOOST_TEST(info.out.find("folded    5 nodes") != std::string::npos, info.out);
+    BOOST_TEST(info.out.find("Shape") == std::string::npos, info.out); // the listed layers are the ones that run
+    BOOST_TEST(info.out.find("fc") != std::string::npos);
+    BOOST_TEST(info.out.find("4 layers") != std::string::npos, info.out); // Conv, Relu, Reshape, Gemm
+
+    std::mt19937 rng(3);
+    for (int64_t batch : {1, 3}) {
+        di::tensor x({batch, 1, 4, 4});
+        for (float& v : x.data) v = std::uniform_real_distribution<float>(-1, 1)(rng);
+        const std::string xin = s.path("x" + std::to_string(batch) + ".npy");
+        di::write_npy(xin, x);
+        for (const std::string& model : {quirky, reference}) {
+            const std::string out = s.path((model == quirky ? "q" : "p") + std::to_string(batch));
+            BOOST_TEST_REQUIRE(run("forward " + model + " --input " + xin + " --out " + out + ".npy").status == 0);
+            const result sal = run("saliency " + model + " --input " + xin + " --method gradient,guided --class 1 --out " + out);
+            BOOST_TEST_REQUIRE(sal.status == 0, sal.err);
+        }
+        const std::string q = s.path("q" + std::to_string(batch)), p = s.path("p" + std::to_string(batch));
+        BOOST_TEST(di::read_npy(q + ".npy").data == di::read_npy(p + ".npy").data, boost::test_tools::per_element());
+        for (const char* suffix : {".gradient.1.grad.npy", ".guided.1.grad.npy"}) {
+            BOOST_TEST_CONTEXT("batch " << batch << " " << suffix) {
+                BOOST_REQUIRE(fs::exists(q + suffix));
+                BOOST_TEST(di::read_npy(q + suffix).data == di::read_npy(p + suffix).data, boost::test_tools::per_element());
+            }
+        }
+    }
+}
