@@ -34,6 +34,17 @@ int64_t flat(const std::vector<int64_t>& j, const std::vector<int64_t>& strides)
     return o;
 }
 
+/// A forward that reads y[i] = x[source(i)] for every output element i (the ops of this file only route
+/// values; each says where from).
+template <typename Source>
+dtensor route_forward(const dtensor& x, const shape_t& out, Source&& source) {
+    dtensor y(out);
+    for_each_index(out, [&](int64_t k, const std::vector<int64_t>& j) {
+        y.data[static_cast<size_t>(k)] = x.data[static_cast<size_t>(source(j))];
+    });
+    return y;
+}
+
 /// A backward that adds diff_dst[i] to diff_src[source(i)] for every output element i.
 template <typename Source>
 std::vector<dtensor> route_back(const backward_args& a, Source&& source) {
@@ -71,14 +82,12 @@ dtensor transpose_fwd(const node& n, const src_list& src) {
     shape_t out;
     for (int64_t p : perm) out.push_back(x.shape[static_cast<size_t>(p)]);
     const auto xs = strides_of(x.shape);
-    dtensor y(out);
     // y[j] = x[i] with i[perm[d]] = j[d].
-    for_each_index(out, [&](int64_t k, const std::vector<int64_t>& j) {
+    return route_forward(x, out, [&](const std::vector<int64_t>& j) {
         int64_t from = 0;
         for (size_t d = 0; d < j.size(); ++d) from += j[d] * xs[static_cast<size_t>(perm[d])];
-        y.data[static_cast<size_t>(k)] = x.data[static_cast<size_t>(from)];
+        return from;
     });
-    return y;
 }
 
 std::vector<dtensor> transpose_bwd(const backward_args& a) {
@@ -164,11 +173,7 @@ dtensor slice_fwd(const node& n, const src_list& src) {
     const slice_plan p = slice_geometry(n, src);
     const dtensor& x = *src[0];
     const auto xs = strides_of(x.shape);
-    dtensor y(p.out);
-    for_each_index(p.out, [&](int64_t k, const std::vector<int64_t>& j) {
-        y.data[static_cast<size_t>(k)] = x.data[static_cast<size_t>(slice_source(p, xs, j))];
-    });
-    return y;
+    return route_forward(x, p.out, [&](const std::vector<int64_t>& j) { return slice_source(p, xs, j); });
 }
 
 std::vector<dtensor> slice_bwd(const backward_args& a) {
@@ -244,11 +249,7 @@ dtensor split_fwd(const node& n, const src_list& src) {
     shape_t out = x.shape;
     out[p.axis] = p.length;
     const auto xs = strides_of(x.shape);
-    dtensor y(out);
-    for_each_index(out, [&](int64_t k, const std::vector<int64_t>& j) {
-        y.data[static_cast<size_t>(k)] = x.data[static_cast<size_t>(flat(j, xs) + p.begin * xs[p.axis])];
-    });
-    return y;
+    return route_forward(x, out, [&](const std::vector<int64_t>& j) { return flat(j, xs) + p.begin * xs[p.axis]; });
 }
 
 std::vector<dtensor> split_bwd(const backward_args& a) {
@@ -301,11 +302,7 @@ dtensor gather_fwd(const node& n, const src_list& src) {
     const gather_plan p = gather_geometry(n, src);
     const dtensor& x = *src[0];
     const auto xs = strides_of(x.shape);
-    dtensor y(p.out);
-    for_each_index(p.out, [&](int64_t k, const std::vector<int64_t>& j) {
-        y.data[static_cast<size_t>(k)] = x.data[static_cast<size_t>(gather_source(p, xs, j))];
-    });
-    return y;
+    return route_forward(x, p.out, [&](const std::vector<int64_t>& j) { return gather_source(p, xs, j); });
 }
 
 std::vector<dtensor> gather_bwd(const backward_args& a) {
@@ -330,11 +327,7 @@ dtensor expand_fwd(const node& n, const src_list& src) {
     const dtensor& x = input(n, src, 0);
     const shape_t target = to_ints(n, input(n, src, 1), "shape");
     const shape_t out = broadcast_shapes(n, x.shape, target);
-    dtensor y(out);
-    for_each_index(out, [&](int64_t k, const std::vector<int64_t>& j) {
-        y.data[static_cast<size_t>(k)] = x.data[static_cast<size_t>(broadcast_source(x.shape, j))];
-    });
-    return y;
+    return route_forward(x, out, [&](const std::vector<int64_t>& j) { return broadcast_source(x.shape, j); });
 }
 
 std::vector<dtensor> expand_bwd(const backward_args& a) {
