@@ -104,8 +104,12 @@ def make_parameters_nontrivial(model, size):
     return len(norms)
 
 
-def fold_batchnorm(model):
-    """Fold every Conv2d -> BatchNorm2d pair into the convolution (BN becomes Identity)."""
+def fold_batchnorm(model, require_all=True):
+    """Fold every Conv2d -> BatchNorm2d pair into the convolution (BN becomes Identity).
+
+    With require_all=False, batch norms that follow no convolution (DenseNet's pre-activation
+    ones) are left as they are; returns the number folded either way.
+    """
     from torch.nn.utils.fusion import fuse_conv_bn_eval
     folded = 0
     for parent in model.modules():
@@ -118,7 +122,7 @@ def fold_batchnorm(model):
     # Pairs are found by registration order, which in torchvision's ResNet (conv1/bn1, conv2/bn2,
     # downsample) is also the data-flow order; the caller compares logits before and after.
     left = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    if left:
+    if left and require_all:
         raise RuntimeError(f"{len(left)} BatchNorm2d modules could not be folded")
     return folded
 
@@ -181,7 +185,8 @@ class relu_rule:
     """Context manager: every ReLU of `model`, module or functional, follows `rule` in backward.
 
     nn.ReLU modules are swapped for rule modules; torch.relu / F.relu (googlenet and densenet call
-    them from forward) are patched for the duration and restored on exit.
+    them from forward) and the Tensor methods relu / relu_ are patched for the duration and
+    restored on exit. The rule ReLU is never in place: callers use the returned value.
     """
 
     def __init__(self, model, rule):
@@ -207,8 +212,11 @@ class relu_rule:
             counter["functional"] += 1
             return _RuleRelu.apply(x, rule)
 
+        # Tensor.relu / Tensor.relu_ too, so that x.relu() cannot slip past the count check.
         for owner, attr, replacement in [(F, "relu", functional_relu), (F, "relu_", torch_relu),
-                                         (torch, "relu", torch_relu), (torch, "relu_", torch_relu)]:
+                                         (torch, "relu", torch_relu), (torch, "relu_", torch_relu),
+                                         (torch.Tensor, "relu", torch_relu),
+                                         (torch.Tensor, "relu_", torch_relu)]:
             self.patched.append((owner, attr, getattr(owner, attr)))
             setattr(owner, attr, replacement)
         return self

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
 
 namespace deepinside::verify {
 
@@ -81,6 +82,12 @@ std::vector<int64_t> to_ints(const node& n, const dtensor& t, const char* what) 
     std::vector<int64_t> out;
     out.reserve(t.data.size());
     for (double v : t.data) {
+        // INT64_MAX and INT64_MIN, exporters' "to the end" in Slice, widen to ±2^63: they stay the
+        // extreme values (only a clamp reads them); other values beyond 2^53 are not exact in double.
+        if (std::fabs(v) == 9223372036854775808.0) {
+            out.push_back(v > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min());
+            continue;
+        }
         if (!std::isfinite(v) || v != std::floor(v) || std::fabs(v) > 9.0e15)
             throw model_error(fmt::format("{}: {} must hold integers, found {}", n.describe(), what, v));
         out.push_back(static_cast<int64_t>(v));

@@ -180,6 +180,10 @@ network::impl::impl(const graph& model, const shape_t& shape, const engine_optio
             if (!out.empty() && acts.count(out)) tensor_names.push_back(out); // (Dropout's unread mask is never defined)
         ops.push_back(std::move(o));
         compiled.push_back(n);
+        // An output the op leaves undefined (nothing reads it: Dropout's mask) is not part of the
+        // compiled graph, so that every output of model() is a tensor the network computes.
+        for (auto& out : compiled.back().outputs)
+            if (!out.empty() && !acts.count(out)) out.clear();
     }
     g.nodes = std::move(compiled);
     if (g.outputs.empty()) throw model_error(fmt::format("{}: the graph has no output", g.source));

@@ -27,6 +27,7 @@
 #include <deepinside/onnx_reader.hpp>
 
 #include "reference.hpp"
+#include "torchvision/comparison.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -50,6 +51,7 @@ namespace {
 
 using deepinside::test_support::env;
 using deepinside::test_support::rel_l2;
+using namespace deepinside::torchvision_test;
 
 const std::vector<std::string> archs = {"alexnet", "vgg11_bn", "resnet18_bn", "resnet18_folded", "squeezenet1_1",
                                         "googlenet", "mobilenet_v2", "densenet121"};
@@ -67,39 +69,6 @@ fs::path exports() {
         if (std::system(cmd.c_str()) != 0) return {};
     }
     return dir;
-}
-
-int64_t read_class(const fs::path& dir) {
-    std::ifstream in(dir / "class.txt");
-    int64_t c = -1;
-    in >> c;
-    return c;
-}
-
-/// A .f64 file of the export script (raw little-endian float64, C order) holding `shape`.
-verify::dtensor read_f64(const fs::path& file, const shape_t& shape) {
-    std::ifstream in(file, std::ios::binary | std::ios::ate);
-    BOOST_REQUIRE_MESSAGE(in, "cannot open " << file);
-    const auto bytes = static_cast<int64_t>(in.tellg());
-    const int64_t count = element_count(shape);
-    BOOST_REQUIRE_MESSAGE(bytes == count * 8, file << " holds " << bytes << " bytes, expected " << count << " float64 values");
-    verify::dtensor t(shape);
-    in.seekg(0);
-    in.read(reinterpret_cast<char*>(t.data.data()), bytes);
-    BOOST_REQUIRE(in);
-    return t;
-}
-
-/// The class-score seed: 1 at class c of image 0.
-verify::dtensor one_hot(const shape_t& shape, int64_t c) {
-    verify::dtensor seed(shape);
-    seed.data.at(static_cast<size_t>(c)) = 1.0;
-    return seed;
-}
-
-shape_t without_batch(shape_t s) {
-    s.erase(s.begin());
-    return s;
 }
 
 } // namespace
@@ -120,35 +89,14 @@ BOOST_AUTO_TEST_CASE(torchvision_architectures_match_pytorch,
             BOOST_TEST_MESSAGE(arch << ": logits rel L2 vs PyTorch float64 " << logit_err);
             BOOST_TEST(logit_err <= 1e-4);
 
-            // 1. Every activation against the reference's own double forward.
+            // 1. Every activation against the reference's own double forward; 4. (counted first) the
+            // decisions our f32 forward and the double forward take differently.
             const verify::reference_network reference(g);
-            const auto reference_acts = reference.forward(verify::to_double(x));
-            std::map<std::string, verify::dtensor> our_acts;
-            double worst_act = 0;
-            std::string worst_name;
-            for (const auto& name : net.tensor_names()) {
-                our_acts.emplace(name, verify::to_double(net.read(name)));
-                const double e = rel_l2(our_acts.at(name), reference_acts.at(name));
-                if (e > worst_act) worst_act = e, worst_name = name;
-            }
-            // Tensors computed from constants alone (which the engine folds before compiling) are
-            // not activations of ours; the reference's values stand in for them.
-            for (const auto& [name, t] : reference_acts) our_acts.try_emplace(name, t);
-            BOOST_TEST_MESSAGE(arch << ": forward, worst activation rel L2 vs double reference " << worst_act << " ('" << worst_name << "')");
-            BOOST_TEST(worst_act <= 1e-4, arch << ": activation '" << worst_name << "' rel L2 " << worst_act);
-
-            // 4. (counted first) The decisions our f32 forward and the double forward take differently.
-            std::map<std::string, std::pair<int64_t, int64_t>> flips_by_op; // op type -> (differing, total)
-            int64_t flips = 0;
-            for (const auto& d : reference.compare_decisions(our_acts, reference_acts)) {
-                flips_by_op[d.op_type].first += d.differing;
-                flips_by_op[d.op_type].second += d.decisions;
-                flips += d.differing;
-            }
-            std::string flip_report;
-            for (const auto& [op, n] : flips_by_op)
-                flip_report += " " + op + " " + std::to_string(n.first) + "/" + std::to_string(n.second);
-            BOOST_TEST_MESSAGE(arch << ": decisions that differ between our f32 and the double forward:" << flip_report);
+            const forward_states states = compare_forward(net, reference, x);
+            BOOST_TEST_MESSAGE(arch << ": forward, worst activation rel L2 vs double reference " << states.worst_activation << " ('"
+                                    << states.worst_name << "')");
+            BOOST_TEST(states.worst_activation <= 1e-4, arch << ": activation '" << states.worst_name << "' rel L2 " << states.worst_activation);
+            BOOST_TEST_MESSAGE(arch << ": decisions that differ between our f32 and the double forward:" << states.flip_report);
 
             const int64_t c = read_class(d);
             BOOST_REQUIRE(c >= 0);
@@ -161,29 +109,10 @@ BOOST_AUTO_TEST_CASE(torchvision_architectures_match_pytorch,
                 }
             BOOST_REQUIRE(!requests.empty());
             const auto signals = net.backward(requests); // all rules in one stacked pass
-            const verify::dtensor seed = one_hot(reference_acts.at(net.score_tensor()).shape, c);
-            for (size_t k = 0; k < requests.size(); ++k) {
-                const verify::dtensor torch = read_f64(d / (names[k] + ".f64"), without_batch(x.shape));
-                // 2. Certificate of our backward: the reference on our own forward state.
-                verify::dtensor on_ours = reference.backward(our_acts, net.score_tensor(), seed, requests[k].rule);
-                on_ours.shape = torch.shape;
-                const double certificate = rel_l2(signals[k], on_ours);
-                // 3. The reference on its own double forward against PyTorch in float64.
-                verify::dtensor on_reference = reference.backward(reference_acts, net.score_tensor(), seed, requests[k].rule);
-                on_reference.shape = torch.shape;
-                const double reference_vs_torch = rel_l2(on_reference, torch);
-                const double flip_effect = rel_l2(on_ours, on_reference);
-                const double ours_vs_torch = rel_l2(signals[k], torch);
-                BOOST_TEST_MESSAGE(arch << ": " << names[k] << " rel L2: ours vs reference on our forward " << certificate
-                                        << "; reference vs PyTorch float64 " << reference_vs_torch << "; ours vs PyTorch "
-                                        << ours_vs_torch << "; moved by the " << flips << " differing decisions: " << flip_effect);
-                // f32 backward sums in another order than double: ~1e-6 expected, 1e-5 bound.
-                BOOST_TEST(certificate <= 1e-5, arch << " " << names[k] << ": ours vs reference on our forward " << certificate);
-                // Two double computations of the same function: ~1e-15 measured, 1e-12 bound.
-                BOOST_TEST(reference_vs_torch <= 1e-12, arch << " " << names[k] << ": reference vs PyTorch float64 " << reference_vs_torch);
-                if (flips == 0)
-                    BOOST_TEST(ours_vs_torch <= 1e-5, arch << " " << names[k] << ": no decision differs, yet ours vs PyTorch " << ours_vs_torch);
-            }
+            const verify::dtensor seed = one_hot(states.reference.at(net.score_tensor()).shape, c);
+            for (size_t k = 0; k < requests.size(); ++k)
+                check_signal(arch, names[k], signals[k], reference, states, net.score_tensor(), seed, requests[k].rule,
+                             read_f64(d / (names[k] + ".f64"), without_batch(x.shape)));
 
             // Central differences of our own S_c along unit directions d near the gradient's:
             // (S(x+hd) - S(x-hd)) / 2h against <dS/dx, d>. Along (mostly) the gradient the derivative is
