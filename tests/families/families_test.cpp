@@ -242,7 +242,7 @@ void check_family_opset(const std::string& family, int opset) {
 
     const auto gradient = net->backward({request(backward_rule::gradient)});
     check_signal(what, "gradient", gradient[0], *reference, states, net->score_tensor(), seed, backward_rule::gradient,
-                 torch("gradient"));
+                 torch("gradient"), nonrelu_policy::refuse, smooth_direct_bound);
 
     // The default refuses DeconvNet and guided, naming the first non-ReLU activation the backward
     // pass meets: the last in graph order.
@@ -273,7 +273,8 @@ void check_family_opset(const std::string& family, int opset) {
     const auto signals = nr.backward({request(backward_rule::deconvnet), request(backward_rule::guided)});
     for (size_t k = 0; k < 2; ++k)
         check_signal(what, std::string(to_string(rules[k + 1])) + " (--nonrelu gradient)", signals[k], *reference, states,
-                     nr.score_tensor(), seed, rules[k + 1], torch(to_string(rules[k + 1])), nonrelu_policy::gradient);
+                     nr.score_tensor(), seed, rules[k + 1], torch(to_string(rules[k + 1])), nonrelu_policy::gradient,
+                     smooth_direct_bound);
 }
 
 } // namespace

@@ -96,13 +96,23 @@ inline forward_states compare_forward(const network& net, const verify::referenc
     return s;
 }
 
+/// Check 4's bound, ours against PyTorch where no decision differs. Through ReLU, max pooling and
+/// Clip the backward reads the forward only through decisions, so with none differing ours is the
+/// exact backward up to f32 sums: 1e-5, as the certificate. Through smooth nonlinearities (sigmoid,
+/// HardSwish, GELU, softmax, layer norm, squeeze-and-excitation gating) it reads forward values
+/// themselves, so the forward's own f32 error (check 1's bound, 1e-4) passes into the signal:
+/// measured 1.1e-5 on MobileNetV3-large at opset 13 under AVX2 with one thread.
+inline constexpr double all_relu_direct_bound = 1e-5;
+inline constexpr double smooth_direct_bound = 1e-4;
+
 /// Checks 2, 3 and 4 for one signal of ours (`signal`, image 0's signal at the input) under `rule`
 /// (and `policy` at nonlinearities other than ReLU), for the class-score seed `seed`, against
 /// PyTorch's float64 signal `torch`.
 inline void check_signal(const std::string& arch, const std::string& name, const tensor& signal,
                          const verify::reference_network& reference, const forward_states& states,
                          const std::string& score_tensor, const verify::dtensor& seed, backward_rule rule,
-                         const verify::dtensor& torch, nonrelu_policy policy = nonrelu_policy::refuse) {
+                         const verify::dtensor& torch, nonrelu_policy policy = nonrelu_policy::refuse,
+                         double direct_bound = all_relu_direct_bound) {
     // 2. Certificate of our backward: the reference on our own forward state.
     verify::dtensor on_ours = reference.backward(states.ours, score_tensor, seed, rule, policy);
     on_ours.shape = torch.shape;
@@ -121,7 +131,7 @@ inline void check_signal(const std::string& arch, const std::string& name, const
     // Two double computations of the same function: ~1e-15 measured, 1e-12 bound.
     BOOST_TEST(reference_vs_torch <= 1e-12, arch << " " << name << ": reference vs PyTorch float64 " << reference_vs_torch);
     if (states.flips == 0)
-        BOOST_TEST(ours_vs_torch <= 1e-5, arch << " " << name << ": no decision differs, yet ours vs PyTorch " << ours_vs_torch);
+        BOOST_TEST(ours_vs_torch <= direct_bound, arch << " " << name << ": no decision differs, yet ours vs PyTorch " << ours_vs_torch);
 }
 
 } // namespace deepinside::torchvision_test
