@@ -1,4 +1,5 @@
 #include "graph/constant_folding.hpp"
+#include "graph/slicing.hpp"
 
 #include <deepinside/errors.hpp>
 
@@ -210,32 +211,9 @@ constant slice(const node& n, const std::vector<const constant*>& in) {
         if (in.size() > 3 && in[3]) axes = int_values(n, *in[3], "axes");
         if (in.size() > 4 && in[4]) steps = int_values(n, *in[4], "steps");
     }
-    if (axes.empty())
-        for (size_t d = 0; d < starts.size(); ++d) axes.push_back(static_cast<int64_t>(d));
-    if (steps.empty()) steps.assign(starts.size(), 1);
-    if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
-        bad(n, "starts, ends, axes and steps differ in length");
-    std::vector<int64_t> first(r, 0), step(r, 1);
-    shape_t out = x.shape;
-    for (size_t k = 0; k < starts.size(); ++k) {
-        const auto a = static_cast<size_t>(axis_of(n, axes[k], r));
-        const int64_t dim = x.shape[a], s = steps[k];
-        if (s == 0) bad(n, "a step is 0");
-        auto clampi = [](int64_t v, int64_t lo, int64_t hi) { return std::min(std::max(v, lo), hi); };
-        int64_t b = starts[k] < 0 ? starts[k] + dim : starts[k];
-        int64_t e = ends[k] < 0 ? ends[k] + dim : ends[k];
-        if (s > 0) {
-            b = clampi(b, 0, dim);
-            e = clampi(e, 0, dim);
-            out[a] = e > b ? (e - b + s - 1) / s : 0;
-        } else {
-            b = clampi(b, 0, dim - 1);
-            e = clampi(e, -1, dim - 1);
-            out[a] = b > e ? (b - e - s - 1) / (-s) : 0;
-        }
-        first[a] = b;
-        step[a] = s;
-    }
+    const slice_extent ext = resolve_slice(n, x.shape, starts, ends, axes, steps);
+    const std::vector<int64_t>&first = ext.start, &step = ext.step;
+    const shape_t& out = ext.shape;
     const auto st = strides(x.shape);
     std::vector<int64_t> idx;
     for_each_index(out, [&](int64_t, const std::vector<int64_t>& o) {

@@ -9,6 +9,7 @@
 // input is K copies of the input. Treating slice k as one output-shaped block is right whatever the
 // op does to axis 0, so Transpose, Slice, Gather and Split along the batch axis need no special case.
 #include "ops/op.hpp"
+#include "graph/slicing.hpp"
 
 #include <cstring>
 #include <numeric>
@@ -253,38 +254,14 @@ public:
             if (fb.has_input(3)) axes = int_input(fb, node_, 3, "axes");
             if (fb.has_input(4)) steps = int_input(fb, node_, 4, "steps");
         }
-        if (axes.empty())
-            for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
-        if (steps.empty()) steps.assign(starts.size(), 1);
-        if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
-            throw model_error(fmt::format("{}: starts, ends, axes and steps have {}, {}, {} and {} entries", node_.describe(), starts.size(),
-                                          ends.size(), axes.size(), steps.size()));
+        const passes::slice_extent ext = passes::resolve_slice(node_, x, starts, ends, axes, steps);
         const std::vector<int64_t> xs = c_strides(x);
-        strided_view v{x, xs, 0};
-        std::vector<bool> seen(rank, false);
-        for (size_t i = 0; i < starts.size(); ++i) {
-            const size_t a = static_cast<size_t>(normalised_axis(node_, axes[i], rank));
-            if (seen[a]) throw model_error(fmt::format("{}: axis {} is sliced twice", node_.describe(), a));
-            seen[a] = true;
-            const int64_t dim = x[a], step = steps[i];
-            if (step == 0) throw model_error(fmt::format("{}: step 0 on axis {}", node_.describe(), a));
-            int64_t s = starts[i] < 0 ? starts[i] + dim : starts[i];
-            int64_t e = ends[i] < 0 ? ends[i] + dim : ends[i];
-            if (step > 0) {
-                s = std::clamp<int64_t>(s, 0, dim);
-                e = std::clamp<int64_t>(e, 0, dim);
-            } else {
-                s = std::clamp<int64_t>(s, 0, dim - 1);
-                e = std::clamp<int64_t>(e, -1, dim - 1);
-            }
-            // Elements s, s + step, ... before e: ceil((e - s) / step), at least 0.
-            const int64_t span = e - s;
-            const int64_t len = step > 0 ? (span > 0 ? (span + step - 1) / step : 0) : (span < 0 ? (-span + -step - 1) / -step : 0);
-            v.shape[a] = len;
-            v.stride[a] = xs[a] * step;
-            v.offset += s * xs[a];
+        strided_view v{ext.shape, xs, 0};
+        for (size_t a = 0; a < rank; ++a) {
+            v.stride[a] = xs[a] * ext.step[a];
+            v.offset += ext.start[a] * xs[a];
         }
-        covers_ = v.shape == x && std::all_of(steps.begin(), steps.end(), [](int64_t s) { return s == 1; });
+        covers_ = v.shape == x && std::all_of(ext.step.begin(), ext.step.end(), [](int64_t s) { return s == 1; });
         define_view_output(fb, 0, v);
     }
 };
