@@ -3,6 +3,7 @@
 // of each layer and through Zeiler and Fergus's operator (deconvnet.hpp), composing the latter into
 // an independent reconstruction; finally directional finite differences of the target in double.
 #include "certificate.hpp"
+#include "engine/thread_scope.hpp"
 
 
 #include <deepinside/errors.hpp>
@@ -536,6 +537,9 @@ verifier::verifier(const graph& g, const shape_t& input_shape, verify_options op
 verifier::~verifier() = default;
 
 image_certificate verifier::certify(const tensor& image, const target& t, const std::string& image_name) {
+    // The references' parallel loops and Eigen's products read omp_get_max_threads(): they run on
+    // the engine's count, which the network sets only inside its own calls.
+    const engine::thread_scope scope(impl_->net.threads());
     return impl_->certify(image, t, image_name);
 }
 

@@ -60,8 +60,11 @@ int default_threads();
 
 struct engine_options {
     /// oneDNN and host-loop threads; 0: default_threads(). Negative values throw input_error. The
-    /// network sets this count (omp_set_num_threads) when it is built and at each forward/backward
-    /// call, so networks with different counts can be used in turn from any thread.
+    /// count belongs to the network, not to the process: the constructor and each call that runs
+    /// or compiles primitives (forward, read, prepare_backward, backward) set it for the calling
+    /// thread (omp_set_num_threads) and put the caller's own setting (omp_get_max_threads() on
+    /// entry) back when they return or throw. So networks with different counts can be used in turn
+    /// from any thread, and the caller's OpenMP code keeps the count it chose.
     int threads = 0;
     nonrelu_policy nonrelu = nonrelu_policy::refuse;
     finite_check check = finite_check::outputs;

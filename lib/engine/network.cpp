@@ -2,6 +2,7 @@
 // per (target tensor, signal tensor, number of stacked requests), then only executes recorded steps.
 // This file compiles the forward plan and holds the public API; see network_impl.hpp for the rest.
 #include "engine/network_impl.hpp"
+#include "engine/thread_scope.hpp"
 #include "graph/constant_folding.hpp"
 #include "graph/lowering.hpp"
 #include "ops/registry.hpp"
@@ -12,7 +13,6 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <omp.h>
 
 #include <sched.h>
 
@@ -113,7 +113,7 @@ network::impl::impl(const graph& model, const shape_t& shape, const engine_optio
                                       options.threads));
     threads = options.threads > 0 ? options.threads : default_threads();
     // Before any primitive is created: oneDNN sizes its work partitions from this count.
-    omp_set_num_threads(threads);
+    const engine::thread_scope scope(threads);
     if (g.inputs.empty()) throw model_error(fmt::format("{}: the graph has no input", g.source));
     const value_info& in = g.inputs.front();
     for (size_t i = 1; i < g.inputs.size(); ++i)
@@ -209,6 +209,19 @@ network::impl::impl(const graph& model, const shape_t& shape, const engine_optio
     }
 }
 
+const std::string& network::impl::tensor_name_of(const std::string& name) const {
+    if (auto it = acts.find(name); it != acts.end()) return it->first;
+    for (const node& n : g.nodes)
+        if (n.name == name && !n.outputs.empty())
+            if (auto it = acts.find(n.outputs.front()); it != acts.end()) return it->first;
+    std::vector<std::string> names;
+    for (const auto& [tensor_name, a] : acts) names.push_back(tensor_name);
+    for (const node& n : g.nodes)
+        if (!n.name.empty()) names.push_back(n.name);
+    throw input_error(fmt::format("{}: no tensor or node named '{}'; nearest: '{}' (`deepinside info` lists them all)", g.source,
+                                  name, fmt::join(nearest_names(name, names), "', '")));
+}
+
 network::network(const graph& g, const shape_t& input_shape, const engine_options& options)
     : impl_(std::make_unique<impl>(g, input_shape, options)) {}
 network::~network() = default;
@@ -229,7 +242,7 @@ std::vector<tensor> network::forward(const tensor& input) {
         throw input_error(fmt::format("input of shape {} given to a network compiled for {}", to_string(input.shape),
                                       to_string(impl_->input_shape)));
     require_finite(input, fmt::format("{}: input '{}'", impl_->g.source, impl_->input_name));
-    omp_set_num_threads(impl_->threads); // this network's count, whichever network ran last on this thread
+    const engine::thread_scope scope(impl_->threads);
     dnnl::memory& m = impl_->acts[impl_->input_name].mem;
     std::memcpy(m.get_data_handle(), input.data.data(), input.data.size() * sizeof(float));
     impl_->forward_done = false;
@@ -245,17 +258,20 @@ std::vector<tensor> network::forward(const tensor& input) {
     return outs;
 }
 
-tensor network::read(const std::string& name) const { return impl_->read(name); }
+tensor network::read(const std::string& name) const {
+    const engine::thread_scope scope(impl_->threads); // the first read of a tensor creates its reorder
+    return impl_->read(name);
+}
 
 void network::prepare_backward(size_t requests, const std::string& wrt) {
-    omp_set_num_threads(impl_->threads);
+    const engine::thread_scope scope(impl_->threads);
     impl_->plan_for(impl_->score_name, wrt.empty() ? impl_->input_name : wrt, static_cast<int64_t>(std::max<size_t>(requests, 1)));
 }
 
 void network::release_backward_plans() { impl_->plans.clear(); }
 
 std::vector<tensor> network::backward(const std::vector<backward_request>& requests, const std::string& wrt) {
-    omp_set_num_threads(impl_->threads);
+    const engine::thread_scope scope(impl_->threads);
     return impl_->backward(requests, wrt);
 }
 

@@ -217,7 +217,7 @@ class_model_result class_model(network& net, const std::vector<int64_t>& classes
         // I <- I + lr (dS/dI - 2 l2 I), one fused pass.
         float* xs = x.data.data();
         const int64_t count = x.size();
-#pragma omp parallel for simd schedule(static) if (count > (1 << 16))
+#pragma omp parallel for simd schedule(static) num_threads(net.threads()) if (count > (1 << 16))
         for (int64_t i = 0; i < count; ++i) xs[i] = xs[i] * decay + lr * g[i];
         if (options.blur_sigma > 0.0f && (step + 1) % options.blur_every == 0)
             blur_planes(xs, batch * channels, height, width, kernel, blur_tmp);

@@ -1,7 +1,9 @@
 // The engine's thread count: engine_options::threads = 0 follows OMP_NUM_THREADS, else the CPUs this
-// process may run on (its affinity mask), never the machine's core count; negative counts are refused.
+// process may run on (its affinity mask), never the machine's core count; negative counts are refused;
+// the count is the network's, and the caller's OpenMP setting is back after every call.
 #include "support.hpp"
 
+#include <omp.h>
 #include <sched.h>
 
 #include <cstdlib>
@@ -86,6 +88,33 @@ BOOST_AUTO_TEST_CASE(negative_counts_are_refused) {
     } catch (const input_error& e) {
         BOOST_TEST(std::string(e.what()).find("-1") != std::string::npos, e.what());
     }
+}
+
+BOOST_AUTO_TEST_CASE(the_callers_openmp_count_is_restored) {
+    const int callers = omp_get_max_threads();
+    omp_set_num_threads(3);
+    engine_options two;
+    two.threads = 2;
+    network net(tiny_graph(), {1, 1, 4, 4}, two);
+    BOOST_TEST(net.threads() == 2);
+    BOOST_TEST(omp_get_max_threads() == 3, "after construction");
+    tensor x({1, 1, 4, 4});
+    for (int64_t i = 0; i < x.size(); ++i) x.data[size_t(i)] = float(i) - 7.5f;
+    net.forward(x);
+    BOOST_TEST(omp_get_max_threads() == 3, "after forward");
+    BOOST_TEST(net.read("y").data.back() == 7.5f);
+    BOOST_TEST(omp_get_max_threads() == 3, "after read");
+    target sum;
+    sum.what = target::kind::tensor_sum;
+    sum.tensor = "y";
+    net.prepare_backward(1);
+    BOOST_TEST(omp_get_max_threads() == 3, "after prepare_backward");
+    BOOST_TEST(net.backward({{sum, backward_rule::gradient}}).at(0).data.back() == 1.0f);
+    BOOST_TEST(omp_get_max_threads() == 3, "after backward");
+    sum.tensor = "no such tensor";
+    BOOST_CHECK_THROW(net.backward({{sum, backward_rule::gradient}}), input_error);
+    BOOST_TEST(omp_get_max_threads() == 3, "after a backward that threw");
+    omp_set_num_threads(callers);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
