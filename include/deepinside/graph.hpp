@@ -67,4 +67,9 @@ struct graph {
     std::optional<size_t> producer_of(const std::string& tensor_name) const;
 };
 
+/// The `count` names of `candidates` nearest to `given`, ignoring case: those containing it first
+/// (shortest first), then by edit distance; ties in the candidates' order, for "did you mean" messages when a user names a tensor or node that is not there.
+std::vector<std::string> nearest_names(const std::string& given, const std::vector<std::string>& candidates,
+                                       size_t count = 3);
+
 } // namespace deepinside

@@ -104,13 +104,14 @@ engine::backward_plan& network::impl::plan_for(const std::string& from, const st
 std::vector<tensor> network::impl::backward(const std::vector<backward_request>& requests, const std::string& wrt_name) {
     if (!forward_done) throw input_error("backward needs a forward pass first");
     if (requests.empty()) return {};
-    const std::string wrt = wrt_name.empty() ? input_name : wrt_name;
+    // Names may be tensors or the nodes computing them (as `info` lists both).
+    const std::string wrt = wrt_name.empty() ? input_name : tensor_name_of(wrt_name);
     std::vector<tensor> results(requests.size());
     std::vector<std::pair<engine::backward_plan*, int64_t>> where(requests.size()); // each request's plan and slice
     // Requests on the same target tensor share one stacked pass.
     std::map<std::string, std::vector<size_t>> groups;
     for (size_t k = 0; k < requests.size(); ++k)
-        groups[requests[k].what.tensor.empty() ? score_name : requests[k].what.tensor].push_back(k);
+        groups[requests[k].what.tensor.empty() ? score_name : tensor_name_of(requests[k].what.tensor)].push_back(k);
     for (auto& [from, members] : groups) {
         engine::backward_plan& p = plan_for(from, wrt, static_cast<int64_t>(members.size()));
         std::vector<backward_request> group;

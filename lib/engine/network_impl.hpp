@@ -86,11 +86,15 @@ struct network::impl {
     /// Runs the requests, one stacked pass per target tensor (backward.cpp).
     std::vector<tensor> backward(const std::vector<backward_request>& requests, const std::string& wrt_name);
 
+    /// The activation a user's name stands for: a tensor name, or the name of the node computing it
+    /// (its first output), since `info` and Netron show both. Anything else throws input_error
+    /// offering the nearest names (network.cpp).
     const engine::activation& act(const std::string& name) const {
         auto it = acts.find(name);
-        if (it == acts.end()) throw input_error(fmt::format("{}: no tensor named '{}'", g.source, name));
-        return it->second;
+        return it != acts.end() ? it->second : acts.at(tensor_name_of(name));
     }
+    /// The activation tensor's name for a tensor or node name (network.cpp).
+    const std::string& tensor_name_of(const std::string& name) const;
 
     /// The reorder of an activation into C order, created on its first use and kept: read() may be
     /// called per image or per backward pass, and primitive creation costs far more than the copy.

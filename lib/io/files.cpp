@@ -22,7 +22,7 @@ std::string errno_text(int err) { return std::strerror(err); }
 
 } // namespace
 
-atomic_file::atomic_file(std::string path) : path_(std::move(path)) {
+atomic_file::atomic_file(std::string path, bool sync) : path_(std::move(path)), sync_(sync) {
     if (path_.empty()) throw io_error("cannot write a file with an empty path");
     // open() with mode 0666 lets the umask decide the final permissions, as for a plain fopen();
     // O_EXCL and a random suffix keep concurrent writers of the same destination apart.
@@ -65,7 +65,7 @@ void atomic_file::write(const void* data, size_t size) {
 void atomic_file::commit() {
     if (fd_ < 0) throw io_error(fmt::format("{}: commit after the file was closed", path_));
     // fsync before rename: otherwise a crash can leave the new name pointing at an empty file.
-    if (::fsync(fd_) != 0) {
+    if (sync_ && ::fsync(fd_) != 0) {
         const int err = errno;
         throw io_error(fmt::format("{}: cannot flush to disk: {}", path_, errno_text(err)));
     }
@@ -134,8 +134,20 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, int64_t max_bytes)
 
 namespace deepinside {
 
-void write_text(const std::string& path, const std::string& text) {
-    io_detail::atomic_file file(path);
+void sync_files(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        const int err = errno;
+        throw io_error(fmt::format("{}: cannot open to flush the written files: {}", path, std::strerror(err)));
+    }
+    const int status = ::syncfs(fd);
+    const int err = errno;
+    ::close(fd);
+    if (status != 0) throw io_error(fmt::format("{}: cannot flush the written files to disk: {}", path, std::strerror(err)));
+}
+
+void write_text(const std::string& path, const std::string& text, write_durability durability) {
+    io_detail::atomic_file file(path, durability == write_durability::synced);
     file.write(text.data(), text.size());
     file.commit();
 }

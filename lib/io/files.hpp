@@ -13,14 +13,15 @@ namespace deepinside::io_detail {
 class atomic_file {
 public:
     /// Creates the temporary file next to `path`. Throws io_error naming `path` on failure.
-    explicit atomic_file(std::string path);
+    /// `sync`: flush to disk before the rename (write_durability::synced).
+    explicit atomic_file(std::string path, bool sync = true);
     ~atomic_file();
     atomic_file(const atomic_file&) = delete;
     atomic_file& operator=(const atomic_file&) = delete;
 
     /// Appends `size` bytes. Throws io_error naming the destination path.
     void write(const void* data, size_t size);
-    /// Flushes to disk and renames over the destination. Throws io_error.
+    /// Flushes to disk (when syncing) and renames over the destination. Throws io_error.
     void commit();
 
 private:
@@ -29,6 +30,7 @@ private:
     std::string path_;
     std::string temp_path_;
     int fd_ = -1;
+    bool sync_ = true;
     bool committed_ = false;
 };
 

@@ -370,9 +370,9 @@ image read_image(const std::string& path, const image_limits& limits) {
                                   "supported formats are PNG and JPEG", path));
 }
 
-void write_png(const std::string& path, const image& img) {
+void write_png(const std::string& path, const image& img, write_durability durability) {
     io_detail::check_image_layout(img, path);
-    io_detail::atomic_file file(path);
+    io_detail::atomic_file file(path, durability == write_durability::synced);
     png_context ctx;
     ctx.dst = &file;
     png_write_guard guard;

@@ -238,7 +238,7 @@ tensor read_npy(const std::string& path) {
     return dst;
 }
 
-void write_npy(const std::string& path, const tensor& t) {
+void write_npy(const std::string& path, const tensor& t, write_durability durability) {
     const int64_t count = element_count(t.shape);
     if (count != t.size())
         throw input_error(fmt::format("{}: cannot write a tensor of shape {} holding {} values", path, to_string(t.shape), t.size()));
@@ -257,7 +257,7 @@ void write_npy(const std::string& path, const tensor& t) {
     preamble.push_back(static_cast<char>(header.size() & 0xff));
     preamble.push_back(static_cast<char>(header.size() >> 8));
 
-    io_detail::atomic_file dst(path);
+    io_detail::atomic_file dst(path, durability == write_durability::synced);
     dst.write(preamble.data(), preamble.size());
     dst.write(header.data(), header.size());
     if constexpr (std::endian::native == std::endian::little) {

@@ -74,25 +74,34 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-[[noreturn]] void bad_metadata(const std::string& key, const std::string& value, std::string_view rule) {
+// A value's error names where it came from: the model's metadata property, or the option the user
+// typed ("--std", "--channel-order"), so that a typo on the command line is not blamed on the model.
+enum class value_origin { metadata, user };
+
+[[noreturn]] void bad_value(value_origin origin, const std::string& key, const std::string& value, std::string_view rule) {
+    if (origin == value_origin::user) {
+        std::string option = "--" + key.substr(key.find('.') + 1);
+        std::replace(option.begin(), option.end(), '_', '-');
+        throw input_error(fmt::format("{} '{}': {}", option, value, rule));
+    }
     throw input_error(fmt::format("model metadata '{}' = '{}': {}", key, value, rule));
 }
 
-float parse_number(std::string_view text, const std::string& key, const std::string& value) {
+float parse_number(std::string_view text, value_origin origin, const std::string& key, const std::string& value) {
     text = trim(text);
     float v = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(v))
-        bad_metadata(key, value, "expected finite numbers separated by commas, e.g. 0.485,0.456,0.406");
+        bad_value(origin, key, value, "expected finite numbers separated by commas, e.g. 0.485,0.456,0.406");
     return v;
 }
 
-std::vector<float> parse_numbers(const std::string& key, const std::string& value) {
+std::vector<float> parse_numbers(value_origin origin, const std::string& key, const std::string& value) {
     std::vector<float> numbers;
     std::string_view rest = value;
     while (true) {
         const size_t comma = rest.find(',');
-        numbers.push_back(parse_number(rest.substr(0, comma), key, value));
+        numbers.push_back(parse_number(rest.substr(0, comma), origin, key, value));
         if (comma == std::string_view::npos) break;
         rest.remove_prefix(comma + 1);
     }
@@ -116,31 +125,48 @@ void check_options(const preprocess_options& o, int64_t channels) {
 
 } // namespace
 
-preprocess_options preprocess_from_metadata(const std::map<std::string, std::string>& metadata_props,
-                                            preprocess_options defaults) {
-    preprocess_options o = std::move(defaults);
-    if (const auto it = metadata_props.find("deepinside.mean"); it != metadata_props.end())
-        o.mean = parse_numbers(it->first, it->second);
-    if (const auto it = metadata_props.find("deepinside.std"); it != metadata_props.end()) {
-        o.std = parse_numbers(it->first, it->second);
+namespace {
+
+/// The values of `props` (keys deepinside.mean, .std, .scale, .channel_order) over `o`.
+preprocess_options apply_values(const std::map<std::string, std::string>& props, preprocess_options o, value_origin origin) {
+    if (const auto it = props.find("deepinside.mean"); it != props.end()) o.mean = parse_numbers(origin, it->first, it->second);
+    if (const auto it = props.find("deepinside.std"); it != props.end()) {
+        o.std = parse_numbers(origin, it->first, it->second);
         for (float s : o.std)
-            if (s == 0.0f) bad_metadata(it->first, it->second, "a standard deviation must not be zero");
+            if (s == 0.0f) bad_value(origin, it->first, it->second, "a standard deviation must not be zero");
     }
-    if (const auto it = metadata_props.find("deepinside.scale"); it != metadata_props.end()) {
-        const std::vector<float> v = parse_numbers(it->first, it->second);
-        if (v.size() != 1) bad_metadata(it->first, it->second, "expected one number");
+    if (const auto it = props.find("deepinside.scale"); it != props.end()) {
+        const std::vector<float> v = parse_numbers(origin, it->first, it->second);
+        if (v.size() != 1) bad_value(origin, it->first, it->second, "expected one number");
         o.scale = v[0];
     }
-    if (const auto it = metadata_props.find("deepinside.channel_order"); it != metadata_props.end()) {
+    if (const auto it = props.find("deepinside.channel_order"); it != props.end()) {
         const std::string_view order = trim(it->second);
         if (order == "RGB" || order == "rgb")
             o.bgr = false;
         else if (order == "BGR" || order == "bgr")
             o.bgr = true;
         else
-            bad_metadata(it->first, it->second, "expected RGB or BGR");
+            bad_value(origin, it->first, it->second, "expected RGB or BGR");
     }
     return o;
+}
+
+} // namespace
+
+preprocess_options preprocess_from_metadata(const std::map<std::string, std::string>& metadata_props,
+                                            preprocess_options defaults) {
+    return apply_values(metadata_props, std::move(defaults), value_origin::metadata);
+}
+
+preprocess_options preprocess_from_user(const std::string& mean, const std::string& std, const std::string& scale,
+                                        const std::string& channel_order, preprocess_options defaults) {
+    std::map<std::string, std::string> given;
+    if (!mean.empty()) given["deepinside.mean"] = mean;
+    if (!std.empty()) given["deepinside.std"] = std;
+    if (!scale.empty()) given["deepinside.scale"] = scale;
+    if (!channel_order.empty()) given["deepinside.channel_order"] = channel_order;
+    return apply_values(given, std::move(defaults), value_origin::user);
 }
 
 tensor image_to_tensor(const image& img, int64_t channels, int64_t height, int64_t width,
@@ -177,21 +203,18 @@ tensor image_to_tensor(const image& img, int64_t channels, int64_t height, int64
     return dst;
 }
 
-image resize_image(const image& img, int width, int height) {
-    io_detail::check_image_layout(img, "resize_image");
-    if (width <= 0 || height <= 0 || int64_t(width) * height > (int64_t{1} << 28))
-        throw input_error(fmt::format("resize_image: size {}x{} is not positive or too large", width, height));
-    const size_t src_pixels = size_t(img.width) * size_t(img.height), dst_pixels = size_t(width) * size_t(height);
-    const auto channels = size_t(img.channels);
-    image dst{width, height, img.channels, std::vector<uint8_t>(dst_pixels * channels)};
-    std::vector<float> src_plane(src_pixels), dst_plane(dst_pixels);
-    for (size_t c = 0; c < channels; ++c) {
-        for (size_t i = 0; i < src_pixels; ++i) src_plane[i] = img.pixels[i * channels + c];
-        io_detail::resize_bilinear(src_plane.data(), img.height, img.width, dst_plane.data(), height, width);
-        for (size_t i = 0; i < dst_pixels; ++i)
-            dst.pixels[i * channels + c] = uint8_t(std::clamp(std::lround(dst_plane[i]), 0L, 255L));
-    }
-    return dst;
+shape_t input_shape_for_image(const graph& g, const image& img) {
+    if (g.inputs.empty()) throw model_error(fmt::format("{}: the graph has no input", g.source));
+    shape_t s = g.inputs.front().shape;
+    if (s.size() != 4)
+        throw input_error(fmt::format("{}: input '{}' of shape {} is not an NCHW image input", g.source, g.inputs.front().name,
+                                      to_string(s)));
+    if (s[0] < 0) s[0] = 1;
+    if (s[0] != 1) throw input_error(fmt::format("{}: input batch is fixed at {}; images are fed one at a time", g.source, s[0]));
+    if (s[1] < 0) s[1] = img.channels == 1 ? 1 : 3;
+    if (s[2] < 0) s[2] = img.height;
+    if (s[3] < 0) s[3] = img.width;
+    return s;
 }
 
 } // namespace deepinside

@@ -518,8 +518,19 @@ graph read_model(const std::string& bytes, const std::string& source, const std:
     if (bytes.empty()) throw model_error(fmt::format("{}: the file is empty, not a valid ONNX protobuf", source));
     check_size(bytes.size(), source, options);
     ::onnx::ModelProto model;
-    if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        // torch.save writes a zip archive (since PyTorch 1.6) or, before that, a pickle stream:
+        // people hand those over expecting them to work, so say what the file is and what to do.
+        const bool zip = bytes.compare(0, 4, "PK\x03\x04") == 0;
+        const bool pickle = bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x80 &&
+                            static_cast<unsigned char>(bytes[1]) >= 2 && static_cast<unsigned char>(bytes[1]) <= 5;
+        if (zip || pickle)
+            throw model_error(fmt::format(
+                "{}: not a valid ONNX protobuf: this looks like a PyTorch checkpoint (torch.save writes a {}); export the model "
+                "to ONNX first, e.g. torch.onnx.export(model.eval(), torch.randn(1, 3, 224, 224), \"model.onnx\")",
+                source, zip ? "zip archive" : "pickle stream"));
         throw model_error(fmt::format("{}: not a valid ONNX protobuf (truncated, or not an ONNX model)", source));
+    }
 
     const opset_map opsets = read_versions(model, source);
     auto* g = model.mutable_graph();
