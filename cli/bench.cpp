@@ -3,6 +3,7 @@
 // prints the median, the spread, and the arithmetic rate of the convolutions and matrix products.
 #include "commands.hpp"
 #include "common.hpp"
+#include "inputs.hpp"
 
 #include <deepinside/errors.hpp>
 #include <deepinside/onnx_reader.hpp>
@@ -49,18 +50,22 @@ command add_bench(CLI::App& app) {
     auto o = std::make_shared<options>();
     app.add_option("MODEL", o->model, "ONNX model file")->required();
     app.add_option("--input", o->input, "float32 .npy input (default: random normal of the model's input shape)");
-    app.add_option("--batch", o->batch, "Batch of the random input")->capture_default_str()->check(CLI::PositiveNumber);
+    auto* batch = app.add_option("--batch", o->batch, "Batch of the random input")->capture_default_str()->check(positive_integer("images", 65536));
     app.add_option("--what", o->what, "forward, saliency (forward + one gradient map) or saliency-all (forward + gradient, deconvnet and guided)")
         ->capture_default_str()->check(CLI::IsMember({"forward", "saliency", "saliency-all"}));
-    app.add_option("--iters", o->iters, "Timed iterations")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--iters", o->iters, "Timed iterations")->capture_default_str()->check(positive_integer("iterations", 1'000'000));
     app.add_option("--check", o->check,
                    "NaN/infinity check timed with each call: none, outputs (the library's default) or all (every activation and "
                    "signal, as the other commands do)")
         ->capture_default_str()->check(CLI::IsMember({"none", "outputs", "all"}));
     app.add_option("--warmup", o->warmup, "Untimed iterations first")->capture_default_str()->check(CLI::NonNegativeNumber);
     add_threads_option(app, o->threads);
-    return [o] {
+    return [o, batch] {
+        if (batch->count() && !o->input.empty())
+            throw input_error("--batch sets the batch of the random input; with --input the file's shape is the batch");
         graph g = read_onnx(o->model);
+        // An explicit --batch on a model whose batch axis is fixed must not be ignored.
+        if (batch->count() && o->input.empty()) choose_batch(g, o->batch, 1);
         tensor x;
         if (!o->input.empty()) {
             x = read_input_npy(o->input);

@@ -118,7 +118,7 @@ command add_class_model(CLI::App& app) {
     auto* blur = app.add_option("--blur", o->blur, "Gaussian blur sigma in pixels, applied every --blur-every steps (default: off)")
                      ->check(CLI::NonNegativeNumber);
     app.add_option("--blur-every", o->blur_every, "Blur after every K-th step (with --blur)")
-        ->capture_default_str()->check(CLI::PositiveNumber)->needs(blur);
+        ->capture_default_str()->check(positive_integer("steps", 1'000'000))->needs(blur);
     app.add_option("--jitter", o->cm.jitter, "Random roll of the image by up to P pixels per step, undone after it (default: off)")
         ->check(CLI::NonNegativeNumber);
     app.add_flag("--clip", o->cm.clip, "Clamp the image to the valid pixel range [0, 255] after every step");

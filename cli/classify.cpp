@@ -1,51 +1,130 @@
 // deepinside classify MODEL IMAGE... and deepinside forward MODEL --input X.npy --out Y.npy
 #include "commands.hpp"
 #include "common.hpp"
+#include "inputs.hpp"
+#include "parallel.hpp"
+#include "progress.hpp"
 
 #include <deepinside/errors.hpp>
 #include <deepinside/onnx_reader.hpp>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <memory>
 
 namespace deepinside::cli {
 
 command add_classify(CLI::App& app) {
     struct options {
-        std::string model, labels;
+        std::string model, labels, save_input;
         std::vector<std::string> images;
-        int64_t top = 5;
+        int64_t top = 5, batch = 0;
         int threads = 0;
-        preprocess_flags pre;
+        image_flags pre;
+        json_output json_out;
     };
     auto o = std::make_shared<options>();
     app.add_option("MODEL", o->model, "ONNX model file")->required();
-    app.add_option("IMAGE", o->images, "PNG or JPEG images")->required();
-    app.add_option("--top", o->top, "How many classes to print per image")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("IMAGE", o->images, "PNG or JPEG images, folders of them, or quoted globs ('photos/*.jpg')")
+        ->required();
+    app.add_option("--top", o->top, "How many classes to print per image")
+        ->capture_default_str()
+        ->check(positive_integer("classes", 1'000'000));
+    app.add_option("--batch", o->batch, "Images per forward pass (default: about 4 MB of input, at most 64)")
+        ->check(positive_integer("images", 65536));
+    app.add_option("--json", o->json_out.path,
+                   "Write the results as JSON (schema deepinside.classify/1, see README) to FILE, or - for stdout");
+    app.add_option("--save-input", o->save_input,
+                   "Write the exact float32 tensor fed to the network ([N, C, H, W], every image) as .npy");
     app.add_option("--labels", o->labels, "Class names, one per line (default: model metadata or MODEL's .labels.txt)");
     add_threads_option(app, o->threads);
     o->pre.add_to(app);
     return [o] {
-        graph g = read_onnx(o->model);
-        const auto labels = load_labels(o->labels, o->model, g);
-        const preprocess_options pre = o->pre.resolve(g);
-        // Decode everything first: a bad image fails the command before any output.
-        std::vector<image> images;
-        for (const auto& path : o->images) images.push_back(read_image(path));
-        std::unique_ptr<network> net;
-        for (size_t i = 0; i < images.size(); ++i) {
-            const shape_t shape = image_input_shape(g, images[i]);
-            if (!net || net->input_shape() != shape) net = std::make_unique<network>(g, shape, engine_flags(o->threads, "refuse"));
-            net->forward(image_to_tensor(images[i], shape[1], shape[2], shape[3], pre));
-            const tensor scores = net->read(net->score_tensor());
-            const int64_t n = scores.size();
-            const auto probs = softmax(scores.data.data(), n);
-            fmt::print("{}\n", o->images[i]);
-            int rank = 1;
-            for (int64_t c : top_k(scores.data.data(), n, o->top))
-                fmt::print("  {}. {:<24} class {:>4}  score {:>9.4f}  p {:.4f}\n", rank++, label_of(labels, c), c, scores.data[c], probs[c]);
-        }
+        const auto start = std::chrono::steady_clock::now();
+        const std::vector<std::string> paths = expand_image_arguments(o->images);
+        std::FILE* text = o->json_out.text_stream();
+        process_group world; // one process, or this rank of an mpirun
+        if (world.size() > 1 && !o->save_input.empty())
+            throw input_error("--save-input writes one file from one process; run it without mpirun");
+        const int threads = o->threads > 0 ? o->threads : threads_per_process(world);
+        rank_output out;
+        int64_t batch = 0;
+        std::string score_tensor;
+        const auto work = [&] {
+            graph g = read_onnx(o->model);
+            const auto labels = load_labels(o->labels, o->model, g);
+            const image_flags::resolved how = o->pre.resolve(g);
+            std::unique_ptr<network> net;
+            std::vector<tensor> inputs_fed;
+            progress_bar progress("classify", int(paths.size()));
+            std::vector<fed_picture> pending;
+            size_t done = 0;
+            const auto flush = [&] {
+                const tensor x = stack_inputs(pending);
+                if (!net || net->input_shape() != x.shape) {
+                    net.reset();
+                    net = std::make_unique<network>(g, x.shape, engine_flags(threads, "refuse"));
+                    require_label_count(labels, classes_per_image(net->shape_of(net->score_tensor())), o->labels,
+                                        o->model, g);
+                    score_tensor = net->score_tensor();
+                }
+                net->forward(x);
+                const tensor scores = net->read(net->score_tensor());
+                const int64_t n = classes_per_image(scores.shape);
+                for (size_t b = 0; b < pending.size(); ++b) {
+                    const float* row = scores.data.data() + int64_t(b) * n;
+                    const auto probs = softmax(row, n);
+                    std::string lines = pending[b].path;
+                    nlohmann::ordered_json top = nlohmann::ordered_json::array();
+                    int rank = 1;
+                    for (int64_t c : top_k(row, n, o->top)) {
+                        lines += fmt::format("\n  {}. {:<24} class {:>4}  score {:>9.4f}  p {:.4f}", rank++,
+                                             label_of(labels, c), c, row[c], probs[size_t(c)]);
+                        top.push_back({{"class", c},
+                                       {"label", label_of(labels, c)},
+                                       {"score", row[c]},
+                                       {"probability", probs[size_t(c)]}});
+                    }
+                    out.say(world, text, lines);
+                    out.images.push_back({{"path", pending[b].path}, {"index", done + b}, {"top", top}});
+                }
+                if (!o->save_input.empty()) inputs_fed.push_back(x);
+                done += pending.size();
+                pending.clear();
+                progress.update(int(done));
+            };
+            // Every rank sizes the batch from the first picture; its share is whole batches.
+            batch = choose_batch(g, o->batch, feed_picture(g, paths[0], how).x.size());
+            const auto [first, last] = world.share(paths.size(), size_t(batch));
+            done = first;
+            for (size_t i = first; i < last; ++i) {
+                fed_picture p = feed_picture(g, paths[i], how);
+                if (!pending.empty() && (p.x.shape != pending.front().x.shape || int64_t(pending.size()) == batch))
+                    flush();
+                pending.push_back(std::move(p));
+            }
+            if (!pending.empty()) flush();
+            if (!o->save_input.empty())
+                write_npy(o->save_input, concatenate_batches(inputs_fed, "--save-input " + o->save_input));
+        };
+        if (const auto status = run_share(world, work, out, text)) return *status;
+        batch = std::min<int64_t>(batch, int64_t(paths.size())); // the batch that ran
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (o->json_out.wanted())
+            o->json_out.write(nlohmann::ordered_json{{"schema", "deepinside.classify/1"},
+                                                     {"model", o->model},
+                                                     {"score_tensor", score_tensor},
+                                                     {"batch", batch},
+                                                     {"processes", world.size()},
+                                                     {"images", out.images},
+                                                     {"summary", {{"images", paths.size()}, {"seconds", seconds}}}}
+                                  .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
+                              "\n");
+        if (paths.size() > 1)
+            fmt::print(text, "classify: {} images in {:.2f} s ({:.1f} ms per image, batch {})\n", paths.size(), seconds,
+                       1e3 * seconds / double(paths.size()), batch);
         return 0;
     };
 }

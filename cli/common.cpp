@@ -20,27 +20,8 @@ void preprocess_flags::add_to(CLI::App& app) {
 }
 
 preprocess_options preprocess_flags::resolve(const graph& g) const {
-    std::map<std::string, std::string> props = g.metadata;
-    // Command-line values override the model's own, through the same parser.
-    if (!mean.empty()) props["deepinside.mean"] = mean;
-    if (!std.empty()) props["deepinside.std"] = std;
-    if (!scale.empty()) props["deepinside.scale"] = scale;
-    if (!channel_order.empty()) props["deepinside.channel_order"] = channel_order;
-    return preprocess_from_metadata(props, preprocess_options{});
-}
-
-shape_t image_input_shape(const graph& g, const image& img) {
-    if (g.inputs.empty()) throw model_error(fmt::format("{}: the graph has no input", g.source));
-    shape_t s = g.inputs.front().shape;
-    if (s.size() != 4)
-        throw input_error(fmt::format("{}: input '{}' of shape {} is not an NCHW image input", g.source, g.inputs.front().name,
-                                      to_string(s)));
-    if (s[0] < 0) s[0] = 1;
-    if (s[0] != 1) throw input_error(fmt::format("{}: input batch is fixed at {}; images are fed one at a time", g.source, s[0]));
-    if (s[1] < 0) s[1] = img.channels == 1 ? 1 : 3;
-    if (s[2] < 0) s[2] = img.height;
-    if (s[3] < 0) s[3] = img.width;
-    return s;
+    // The command line's values override the model's own; a bad one is blamed on its option.
+    return preprocess_from_user(mean, std, scale, channel_order, preprocess_from_metadata(g.metadata, preprocess_options{}));
 }
 
 std::vector<std::string> load_labels(const std::string& labels_file, const std::string& model_path, const graph& g) {
@@ -60,6 +41,7 @@ std::vector<std::string> load_labels(const std::string& labels_file, const std::
         if (!line.empty() && line.back() == '\r') line.pop_back();
         labels.push_back(line);
     }
+    while (!labels.empty() && labels.back().empty()) labels.pop_back(); // blank lines at the end are not classes
     return labels;
 }
 
@@ -123,6 +105,8 @@ target layer_target(const std::string& layer, const std::optional<int64_t>& chan
     } else if (!unit.empty()) {
         t.what = target::kind::neuron;
         t.unit = parse_int_list(unit, "--unit");
+        if (t.unit.size() != 2)
+            throw input_error(fmt::format("--unit expects Y,X (the unit's row and column in the channel), got '{}'", unit));
     } else if (reduce == "max" || reduce == "sum") {
         t.what = reduce == "max" ? target::kind::channel_max : target::kind::channel_sum;
     } else {
@@ -158,25 +142,28 @@ engine_options engine_flags(int threads, const std::string& nonrelu, finite_chec
     return o;
 }
 
+CLI::Validator positive_integer(const std::string& what, long long largest, const std::string& hint) {
+    return CLI::Validator(
+        [=](std::string& text) -> std::string {
+            long long v = 0;
+            size_t used = 0;
+            try {
+                v = std::stoll(text, &used);
+            } catch (const std::exception&) {
+                used = 0;
+            }
+            if (used == 0 || used != text.size() || v < 1 || v > largest)
+                return fmt::format("expects a positive number of {} (1 to {}), got '{}'{}", what, largest, text, hint);
+            return "";
+        },
+        "N>=1");
+}
+
 void add_threads_option(CLI::App& app, int& threads) {
     app.add_option("--threads", threads,
                    "Threads (default: OMP_NUM_THREADS, else the number of CPUs this process may run on, e.g. 1 under taskset -c 0)")
-        ->check(CLI::Validator(
-            [](std::string& text) -> std::string {
-                long long v = 0;
-                size_t used = 0;
-                try {
-                    v = std::stoll(text, &used);
-                } catch (const std::exception&) {
-                    used = 0;
-                }
-                if (used == 0 || used != text.size() || v < 1 || v > 4096)
-                    return fmt::format("expects a positive number of threads (1 to 4096), got '{}'; leave it out for the default "
-                                       "(OMP_NUM_THREADS, else the CPUs this process may run on)",
-                                       text);
-                return "";
-            },
-            "N>=1"));
+        ->check(positive_integer("threads", 4096,
+                                 "; leave it out for the default (OMP_NUM_THREADS, else the CPUs this process may run on)"));
 }
 
 tensor read_input_npy(const std::string& path) {

@@ -19,9 +19,6 @@ struct preprocess_flags {
     preprocess_options resolve(const graph& g) const;
 };
 
-/// The model's input shape for one image of `img`'s size where the model leaves dimensions open.
-shape_t image_input_shape(const graph& g, const image& img);
-
 /// Class names: --labels FILE (one per line), else the model's `deepinside.labels` metadata, else
 /// MODEL's sibling file <stem>.labels.txt; empty when none exists.
 std::vector<std::string> load_labels(const std::string& labels_file, const std::string& model_path, const graph& g);
@@ -53,6 +50,11 @@ std::vector<std::string> split(const std::string& text, char sep);
 /// every intermediate signal for NaN and infinity (finite_check::all: one more read of each, so that a
 /// NaN that a ReLU turns into 0 is refused too); bench times the library's default (outputs).
 engine_options engine_flags(int threads, const std::string& nonrelu, finite_check check = finite_check::all);
+
+/// A validator for counts typed on the command line (--top, --batch, --iters): a whole number from 1 to
+/// `largest`, else one line "expects a positive number of <what> (1 to <largest>), got '0'<hint>"
+/// (CLI11's PositiveNumber prints the range of a double instead, a 309-digit number).
+CLI::Validator positive_integer(const std::string& what, long long largest, const std::string& hint = "");
 
 /// --threads N of every command that runs a network: a positive number; 0, negative or non-numeric
 /// values are refused with one line. Left out (0 in `threads`): the library's default_threads().

@@ -6,9 +6,12 @@
 // segmentation against three baselines, the pointing game, the relevance mass on the object, deletion
 // and insertion curves, and Adebayo et al.'s model-randomisation check. Every map is taken for the
 // image's true class (as the pointing game does); the classifier's accuracy is reported beside.
+// Under `mpirun -n K` each process takes a contiguous share of the images in whole batches (and of the
+// randomisation check's), and the first accumulates every image's numbers in order, as one process does.
 #include "commands.hpp"
 #include "common.hpp"
 #include "evaluate.hpp"
+#include "parallel.hpp"
 #include "progress.hpp"
 
 #include <deepinside/errors.hpp>
@@ -129,6 +132,16 @@ binary_mask box_mask(const pixel_box& b, int width, int height) {
     return m;
 }
 
+// ---- One image's facts ---------------------------------------------------------------------------
+
+/// A number of an image's facts: null (what JSON makes of a NaN sent between processes) read as NaN.
+double number_of(const json& v) { return v.is_null() ? std::nan("") : v.get<double>(); }
+
+/// A segmentation's mask and box on one image against the truth: {"iou": mask IoU, "hit": box IoU >= 0.5}.
+json box_facts(const binary_mask& mask, const pixel_box& box, const binary_mask& truth, const pixel_box& truth_box) {
+    return {{"iou", mask_iou(mask, truth)}, {"hit", box_iou(box, truth_box) >= 0.5}};
+}
+
 // ---- What is accumulated -------------------------------------------------------------------------
 
 /// A segmentation's score on one image.
@@ -136,9 +149,10 @@ struct box_score {
     double iou_sum = 0;      ///< mask IoU, summed over images
     int64_t localised = 0;   ///< box IoU >= 0.5
     int64_t localised_top1 = 0; ///< ... and the classifier's top-1 class is right
-    void add(const binary_mask& mask, const pixel_box& box, const binary_mask& truth, const pixel_box& truth_box, bool correct) {
-        iou_sum += mask_iou(mask, truth);
-        const bool hit = box_iou(box, truth_box) >= 0.5;
+    /// One image's box_facts().
+    void add(const json& facts, bool correct) {
+        iou_sum += number_of(facts.at("iou"));
+        const bool hit = facts.at("hit").get<bool>();
         localised += hit;
         localised_top1 += hit && correct;
     }
@@ -285,6 +299,9 @@ command add_evaluate(CLI::App& app) {
         if (o->limit < 0 || o->randomisation_images < 0) throw input_error("--limit and --randomisation-images must be >= 0");
         o->seg.seed = o->seed;
 
+        process_group world; // one process, or this rank of an mpirun
+        const int threads = o->threads > 0 ? o->threads : threads_per_process(world);
+
         const graph g = read_onnx(o->model);
         if (g.inputs.empty() || g.inputs[0].shape.size() != 4)
             throw input_error(fmt::format("{}: evaluate needs an NCHW image input", o->model));
@@ -304,7 +321,7 @@ command add_evaluate(CLI::App& app) {
         const int64_t batch = o->batch;
         shape_t batch_shape = one;
         batch_shape[0] = batch;
-        network net(g, batch_shape, engine_flags(o->threads, "refuse", finite_check::outputs));
+        network net(g, batch_shape, engine_flags(threads, "refuse", finite_check::outputs));
         const shape_t scores_shape = net.shape_of(net.score_tensor());
         const int64_t classes = element_count(scores_shape) / batch;
         for (const auto& s : samples)
@@ -316,11 +333,215 @@ command add_evaluate(CLI::App& app) {
         const int64_t steps = o->curve_steps, orders = int64_t(rules.size()) + 1;
         shape_t curve_shape = one;
         curve_shape[0] = orders * 2 * (steps + 1);
-        network curve_net(g, curve_shape, engine_flags(o->threads, "refuse", finite_check::outputs));
+        network curve_net(g, curve_shape, engine_flags(threads, "refuse", finite_check::outputs));
         const int64_t pixels = int64_t(width) * height;
-        std::vector<int32_t> random_order(size_t(pixels), 0);
-        std::iota(random_order.begin(), random_order.end(), 0);
 
+        const int64_t keep_maps = std::min(o->randomisation_images, n);
+        const double half = std::sqrt(0.5);
+        const int cw = int(std::lround(width * half)), ch = int(std::lround(height * half));
+        const pixel_box centre{(width - cw) / 2, (height - ch) / 2, (width - cw) / 2 + cw, (height - ch) / 2 + ch};
+        const pixel_box whole{0, 0, width, height};
+        const binary_mask centre_mask = box_mask(centre, width, height), whole_mask = box_mask(whole, width, height);
+        const map_point centre_pt{height / 2, width / 2};
+        const std::vector<layer_parameters> layers = parameterised_layers(g);
+
+        // This rank's share of the images (all of them in one process), in whole batches, so that each
+        // batch is one of the single-process run. Every image leaves in `out.images`, in order, the
+        // numbers the summary accumulates (its "facts"), and the record --per-image shows; the summary
+        // is then accumulated from them in image order, by rank 0 under mpirun, so its sums are the
+        // same additions in the same order whatever the split.
+        rank_output out;
+        const auto work = [&] {
+            const auto [lo_share, hi_share] = world.share(size_t(n), size_t(batch));
+            const int64_t lo = int64_t(lo_share), hi = int64_t(hi_share);
+            const int64_t kept_hi = std::min(hi, keep_maps);
+            // The first images' inputs and maps ([image - lo][method]), for the randomisation check.
+            std::vector<tensor> kept_inputs(size_t(std::max<int64_t>(0, kept_hi - lo)));
+            std::vector<std::vector<tensor>> kept_maps(kept_inputs.size());
+            double saliency_seconds = 0, curve_seconds = 0;
+            std::vector<int32_t> random_order(size_t(pixels), 0);
+            std::iota(random_order.begin(), random_order.end(), 0);
+            // The random order of an image is the seeded generator's after the images before it
+            // (each shuffles the previous order): replayed up to this rank's first image.
+            std::mt19937_64 order_rng(o->seed);
+            for (int64_t i = 0; i < lo; ++i) std::shuffle(random_order.begin(), random_order.end(), order_rng);
+
+            progress_bar bar("evaluate", int(hi - lo));
+            for (int64_t first = lo; first < hi; first += batch) {
+                const int64_t count = std::min(batch, hi - first);
+                std::vector<image> pictures;
+                std::vector<tensor> inputs, backgrounds;
+                std::vector<binary_mask> truths;
+                tensor x(batch_shape);
+                const int64_t per = element_count(one);
+                std::vector<int64_t> labels(static_cast<size_t>(batch));
+                for (int64_t b = 0; b < batch; ++b) {
+                    const sample& s = samples[size_t(first + std::min(b, count - 1))]; // a short last batch repeats its last image
+                    if (b < count) {
+                        pictures.push_back(read_sized(s.image, width, height));
+                        inputs.push_back(image_to_tensor(pictures.back(), one[1], height, width, pre));
+                        backgrounds.push_back(image_to_tensor(read_sized(s.background, width, height), one[1], height, width, pre));
+                        truths.push_back(read_mask(s.mask, width, height));
+                    }
+                    std::copy(inputs.back().data.begin(), inputs.back().data.end(), x.data.begin() + b * per);
+                    labels[size_t(b)] = s.label;
+                }
+                auto t0 = clock_type::now();
+                net.forward(x);
+                const tensor logits = net.read(net.score_tensor());
+                std::vector<backward_request> requests;
+                for (auto r : rules) requests.push_back({{target::kind::class_score, net.score_tensor(), labels, {}}, r});
+                const std::vector<tensor> signals = net.backward(requests);
+                std::vector<tensor> maps; // [method] -> [batch, H, W]
+                for (const auto& s : signals) maps.push_back(saliency_map(s));
+                std::vector<std::vector<tensor>> image_maps(static_cast<size_t>(count)); // [image][method] -> [H, W]
+                for (int64_t b = 0; b < count; ++b)
+                    for (const tensor& m : maps) image_maps[size_t(b)].push_back(image_of(m, b));
+                saliency_seconds += seconds_since(t0);
+                const std::vector<int64_t> predicted = top1_per_image(logits);
+
+                // Segmentations, one per (image, method): independent, so spread over the threads.
+                const int64_t jobs = count * int64_t(rules.size());
+                std::vector<segmentation> segs(static_cast<size_t>(jobs));
+                std::vector<double> seg_time(static_cast<size_t>(jobs));
+                std::vector<std::string> seg_error(static_cast<size_t>(jobs));
+#pragma omp parallel for schedule(dynamic) num_threads(net.threads())
+                for (int64_t j = 0; j < jobs; ++j) {
+                    const int64_t b = j / int64_t(rules.size()), m = j % int64_t(rules.size());
+                    const auto t = clock_type::now();
+                    try {
+                        segs[size_t(j)] = segment(pictures[size_t(b)], image_maps[size_t(b)][size_t(m)], o->seg);
+                    } catch (const std::exception& e) {
+                        seg_error[size_t(j)] = e.what();
+                    }
+                    seg_time[size_t(j)] = seconds_since(t);
+                }
+                for (int64_t j = 0; j < jobs; ++j)
+                    if (!seg_error[size_t(j)].empty())
+                        throw input_error(fmt::format("{}: segmentation failed: {}", samples[size_t(first + j / int64_t(rules.size()))].image,
+                                                      seg_error[size_t(j)]));
+
+                for (int64_t b = 0; b < count; ++b) {
+                    const sample& s = samples[size_t(first + b)];
+                    const binary_mask& truth = truths[size_t(b)];
+                    const bool right = predicted[size_t(b)] == s.label;
+                    json facts = {{"right", right},
+                                  {"centre_box", box_facts(centre_mask, centre, truth, s.box)},
+                                  {"whole_image", box_facts(whole_mask, whole, truth, s.box)},
+                                  {"centre_point", pointing_hit(truth, centre_pt, tolerance)},
+                                  {"uniform_mass", double(std::count(truth.pixels.begin(), truth.pixels.end(), uint8_t(1))) / double(pixels)}};
+
+                    if (first + b < kept_hi) kept_inputs[size_t(first + b - lo)] = inputs[size_t(b)];
+
+                    // The curves: deletion from the image towards its background, insertion the other way.
+                    std::vector<std::vector<int32_t>> order_list;
+                    for (const tensor& map : image_maps[size_t(b)]) order_list.push_back(saliency_order(map));
+                    std::shuffle(random_order.begin(), random_order.end(), order_rng);
+                    order_list.push_back(random_order);
+                    auto tc = clock_type::now();
+                    tensor curve_input(curve_shape);
+                    for (int64_t k = 0; k < orders; ++k)
+                        for (int64_t st = 0; st <= steps; ++st) {
+                            const int64_t visited = pixels_at_step(st, steps, pixels);
+                            tensor del = inputs[size_t(b)], ins = backgrounds[size_t(b)];
+                            copy_pixels(backgrounds[size_t(b)], del, order_list[size_t(k)], visited);
+                            copy_pixels(inputs[size_t(b)], ins, order_list[size_t(k)], visited);
+                            const int64_t row = (k * 2) * (steps + 1) + st;
+                            std::copy(del.data.begin(), del.data.end(), curve_input.data.begin() + row * per);
+                            std::copy(ins.data.begin(), ins.data.end(), curve_input.data.begin() + (row + steps + 1) * per);
+                        }
+                    curve_net.forward(curve_input);
+                    const tensor curve_logits = curve_net.read(curve_net.score_tensor());
+                    curve_seconds += seconds_since(tc);
+                    auto probability = [&](int64_t row) { return double(softmax(curve_logits.data.data() + row * classes, classes)[size_t(s.label)]); };
+                    json record = {{"image", s.image}, {"class", s.label}, {"predicted", predicted[size_t(b)]}, {"difficult", s.difficult}};
+                    json curves = json::array();
+                    for (int64_t k = 0; k < orders; ++k) {
+                        std::vector<double> del(size_t(steps + 1)), ins(size_t(steps + 1));
+                        for (int64_t st = 0; st <= steps; ++st) {
+                            del[size_t(st)] = probability((k * 2) * (steps + 1) + st);
+                            ins[size_t(st)] = probability((k * 2 + 1) * (steps + 1) + st);
+                        }
+                        if (k < int64_t(rules.size())) {
+                            json& r = record[to_string(rules[size_t(k)])];
+                            r["deletion_auc"] = curve_area(del);
+                            r["insertion_auc"] = curve_area(ins);
+                        }
+                        curves.push_back({{"deletion", del}, {"insertion", ins}});
+                    }
+                    facts["curves"] = std::move(curves);
+
+                    json methods = json::array();
+                    for (size_t m = 0; m < rules.size(); ++m) {
+                        const segmentation& seg = segs[size_t(b) * rules.size() + m];
+                        const tensor& map = image_maps[size_t(b)][m];
+                        // Baseline: the map thresholded at the foreground seeds' quantile, its largest component.
+                        binary_mask above{width, height, std::vector<uint8_t>(size_t(pixels))};
+                        for (int64_t p = 0; p < pixels; ++p) above.pixels[size_t(p)] = seg.seeds[size_t(p)] > 0;
+                        above = largest_component(above);
+                        const bool hit = pointing_hit(truth, map_maximum(map), tolerance);
+                        const double mass = relevance_mass(map, truth);
+                        methods.push_back({{"graphcut", box_facts(seg.mask, seg.box, truth, s.box)},
+                                           {"threshold_box", box_facts(above, bounding_box(above), truth, s.box)},
+                                           {"pointing_hit", hit},
+                                           {"relevance_mass", mass},
+                                           {"seconds", seg_time[size_t(b) * rules.size() + m]}});
+                        json& r = record[to_string(rules[m])];
+                        r["mask_iou"] = mask_iou(seg.mask, truth);
+                        r["box_iou"] = box_iou(seg.box, s.box);
+                        r["pointing_hit"] = hit;
+                        r["relevance_mass"] = mass;
+                        if (first + b < kept_hi) kept_maps[size_t(first + b - lo)].push_back(map);
+                    }
+                    facts["methods"] = std::move(methods);
+                    facts["rho"] = json::array();
+                    out.images.push_back({{"record", std::move(record)}, {"facts", std::move(facts)}});
+                }
+                bar.update(int(first + count - lo));
+            }
+
+            // Adebayo et al.'s cascading randomisation, from the top layer down, on this rank's share of
+            // the first images: each image's Spearman correlation per stage and method.
+            const auto tr = clock_type::now();
+            if (kept_hi > lo) {
+                progress_bar rbar("randomisation", int(layers.size()));
+                for (size_t k = 1; k <= layers.size(); ++k) {
+                    const graph rg = randomised(g, layers, k, o->seed);
+                    network rnet(rg, batch_shape, engine_flags(threads, "refuse", finite_check::outputs));
+                    for (int64_t first = lo; first < kept_hi; first += batch) {
+                        const int64_t count = std::min(batch, kept_hi - first);
+                        tensor x(batch_shape);
+                        const int64_t per = element_count(one);
+                        std::vector<int64_t> labels(static_cast<size_t>(batch));
+                        for (int64_t b = 0; b < batch; ++b) {
+                            const int64_t i = first + std::min(b, count - 1); // a short last batch repeats its last image
+                            const tensor& in = kept_inputs[size_t(i - lo)];
+                            std::copy(in.data.begin(), in.data.end(), x.data.begin() + b * per);
+                            labels[size_t(b)] = samples[size_t(i)].label;
+                        }
+                        rnet.forward(x);
+                        std::vector<backward_request> requests;
+                        for (auto r : rules) requests.push_back({{target::kind::class_score, rnet.score_tensor(), labels, {}}, r});
+                        const std::vector<tensor> signals = rnet.backward(requests);
+                        std::vector<tensor> maps;
+                        for (size_t m = 0; m < rules.size(); ++m) maps.push_back(saliency_map(signals[m]));
+                        for (int64_t b = 0; b < count; ++b) {
+                            std::vector<double> rho;
+                            for (size_t m = 0; m < rules.size(); ++m)
+                                rho.push_back(spearman(image_of(maps[m], b).data, kept_maps[size_t(first + b - lo)][m].data));
+                            out.images[size_t(first + b - lo)]["facts"]["rho"].push_back(rho);
+                        }
+                    }
+                    rbar.update(int(k));
+                }
+            }
+            out.seconds["randomisation"] += seconds_since(tr);
+            out.seconds["saliency"] += saliency_seconds;
+            out.seconds["curves"] += curve_seconds;
+        };
+        if (const auto status = run_share(world, work, out, stdout)) return *status;
+
+        // Rank 0 (or the one process): the summary, accumulated from every image's facts in order.
         std::vector<method_scores> scores;
         for (size_t m = 0; m < rules.size(); ++m) scores.emplace_back(classes, steps);
         curve_score random_curves(steps);
@@ -328,204 +549,62 @@ command add_evaluate(CLI::App& app) {
         pointing_score centre_point(classes);
         double uniform_mass = 0;
         int64_t correct = 0, difficult = 0;
-        const int64_t keep_maps = std::min(o->randomisation_images, n);
-        // The first images' inputs and maps ([image][method]), for the randomisation check.
-        std::vector<tensor> kept_inputs(static_cast<size_t>(keep_maps));
-        std::vector<std::vector<tensor>> kept_maps(static_cast<size_t>(keep_maps));
+        std::vector<std::vector<double>> rho_sum(layers.size(), std::vector<double>(rules.size()));
         json per_image = json::array();
-        double saliency_seconds = 0, curve_seconds = 0;
-
-        const double half = std::sqrt(0.5);
-        const int cw = int(std::lround(width * half)), ch = int(std::lround(height * half));
-        const pixel_box centre{(width - cw) / 2, (height - ch) / 2, (width - cw) / 2 + cw, (height - ch) / 2 + ch};
-        const pixel_box whole{0, 0, width, height};
-        const binary_mask centre_mask = box_mask(centre, width, height), whole_mask = box_mask(whole, width, height);
-        const map_point centre_pt{height / 2, width / 2};
-
-        progress_bar bar("evaluate", int(n));
-        std::mt19937_64 order_rng(o->seed);
-        for (int64_t first = 0; first < n; first += batch) {
-            const int64_t count = std::min(batch, n - first);
-            std::vector<image> pictures;
-            std::vector<tensor> inputs, backgrounds;
-            std::vector<binary_mask> truths;
-            tensor x(batch_shape);
-            const int64_t per = element_count(one);
-            std::vector<int64_t> labels(static_cast<size_t>(batch));
-            for (int64_t b = 0; b < batch; ++b) {
-                const sample& s = samples[size_t(first + std::min(b, count - 1))]; // a short last batch repeats its last image
-                if (b < count) {
-                    pictures.push_back(read_sized(s.image, width, height));
-                    inputs.push_back(image_to_tensor(pictures.back(), one[1], height, width, pre));
-                    backgrounds.push_back(image_to_tensor(read_sized(s.background, width, height), one[1], height, width, pre));
-                    truths.push_back(read_mask(s.mask, width, height));
+        for (int64_t i = 0; i < n; ++i) {
+            const sample& s = samples[size_t(i)];
+            const json& item = out.images.at(size_t(i));
+            const json& facts = item.at("facts");
+            const bool right = facts.at("right").get<bool>();
+            correct += right;
+            difficult += s.difficult;
+            centre_box.add(facts.at("centre_box"), right);
+            whole_image.add(facts.at("whole_image"), right);
+            centre_point.add(s.label, facts.at("centre_point").get<bool>(), s.difficult);
+            uniform_mass += number_of(facts.at("uniform_mass"));
+            for (int64_t k = 0; k < orders; ++k) {
+                curve_score& cs = k < int64_t(rules.size()) ? scores[size_t(k)].curves : random_curves;
+                const json& curve = facts.at("curves").at(size_t(k));
+                std::vector<double> del(size_t(steps + 1)), ins(size_t(steps + 1));
+                for (int64_t st = 0; st <= steps; ++st) {
+                    del[size_t(st)] = number_of(curve.at("deletion").at(size_t(st)));
+                    ins[size_t(st)] = number_of(curve.at("insertion").at(size_t(st)));
+                    cs.deletion[size_t(st)] += del[size_t(st)];
+                    cs.insertion[size_t(st)] += ins[size_t(st)];
                 }
-                std::copy(inputs.back().data.begin(), inputs.back().data.end(), x.data.begin() + b * per);
-                labels[size_t(b)] = s.label;
+                cs.deletion_auc += curve_area(del);
+                cs.insertion_auc += curve_area(ins);
             }
-            auto t0 = clock_type::now();
-            net.forward(x);
-            const tensor logits = net.read(net.score_tensor());
-            std::vector<backward_request> requests;
-            for (auto r : rules) requests.push_back({{target::kind::class_score, net.score_tensor(), labels, {}}, r});
-            const std::vector<tensor> signals = net.backward(requests);
-            std::vector<tensor> maps; // [method] -> [batch, H, W]
-            for (const auto& s : signals) maps.push_back(saliency_map(s));
-            std::vector<std::vector<tensor>> image_maps(static_cast<size_t>(count)); // [image][method] -> [H, W]
-            for (int64_t b = 0; b < count; ++b)
-                for (const tensor& m : maps) image_maps[size_t(b)].push_back(image_of(m, b));
-            saliency_seconds += seconds_since(t0);
-            const std::vector<int64_t> predicted = top1_per_image(logits);
-
-            // Segmentations, one per (image, method): independent, so spread over the threads.
-            const int64_t jobs = count * int64_t(rules.size());
-            std::vector<segmentation> segs(static_cast<size_t>(jobs));
-            std::vector<double> seg_time(static_cast<size_t>(jobs));
-            std::vector<std::string> seg_error(static_cast<size_t>(jobs));
-#pragma omp parallel for schedule(dynamic) num_threads(net.threads())
-            for (int64_t j = 0; j < jobs; ++j) {
-                const int64_t b = j / int64_t(rules.size()), m = j % int64_t(rules.size());
-                const auto t = clock_type::now();
-                try {
-                    segs[size_t(j)] = segment(pictures[size_t(b)], image_maps[size_t(b)][size_t(m)], o->seg);
-                } catch (const std::exception& e) {
-                    seg_error[size_t(j)] = e.what();
-                }
-                seg_time[size_t(j)] = seconds_since(t);
+            for (size_t m = 0; m < rules.size(); ++m) {
+                method_scores& ms = scores[m];
+                const json& f = facts.at("methods").at(m);
+                ms.segment_seconds += number_of(f.at("seconds"));
+                ms.graphcut.add(f.at("graphcut"), right);
+                ms.threshold.add(f.at("threshold_box"), right);
+                ms.pointing.add(s.label, f.at("pointing_hit").get<bool>(), s.difficult);
+                ms.mass += number_of(f.at("relevance_mass"));
             }
-            for (int64_t j = 0; j < jobs; ++j)
-                if (!seg_error[size_t(j)].empty())
-                    throw input_error(fmt::format("{}: segmentation failed: {}", samples[size_t(first + j / int64_t(rules.size()))].image,
-                                                  seg_error[size_t(j)]));
-
-            for (int64_t b = 0; b < count; ++b) {
-                const sample& s = samples[size_t(first + b)];
-                const binary_mask& truth = truths[size_t(b)];
-                const bool right = predicted[size_t(b)] == s.label;
-                correct += right;
-                difficult += s.difficult;
-                centre_box.add(centre_mask, centre, truth, s.box, right);
-                whole_image.add(whole_mask, whole, truth, s.box, right);
-                centre_point.add(s.label, pointing_hit(truth, centre_pt, tolerance), s.difficult);
-                uniform_mass += double(std::count(truth.pixels.begin(), truth.pixels.end(), uint8_t(1))) / double(pixels);
-
-                if (first + b < keep_maps) kept_inputs[size_t(first + b)] = inputs[size_t(b)];
-
-                // The curves: deletion from the image towards its background, insertion the other way.
-                std::vector<std::vector<int32_t>> order_list;
-                for (const tensor& map : image_maps[size_t(b)]) order_list.push_back(saliency_order(map));
-                std::shuffle(random_order.begin(), random_order.end(), order_rng);
-                order_list.push_back(random_order);
-                auto tc = clock_type::now();
-                tensor curve_input(curve_shape);
-                for (int64_t k = 0; k < orders; ++k)
-                    for (int64_t st = 0; st <= steps; ++st) {
-                        const int64_t visited = pixels_at_step(st, steps, pixels);
-                        tensor del = inputs[size_t(b)], ins = backgrounds[size_t(b)];
-                        copy_pixels(backgrounds[size_t(b)], del, order_list[size_t(k)], visited);
-                        copy_pixels(inputs[size_t(b)], ins, order_list[size_t(k)], visited);
-                        const int64_t row = (k * 2) * (steps + 1) + st;
-                        std::copy(del.data.begin(), del.data.end(), curve_input.data.begin() + row * per);
-                        std::copy(ins.data.begin(), ins.data.end(), curve_input.data.begin() + (row + steps + 1) * per);
-                    }
-                curve_net.forward(curve_input);
-                const tensor curve_logits = curve_net.read(curve_net.score_tensor());
-                curve_seconds += seconds_since(tc);
-                auto probability = [&](int64_t row) { return double(softmax(curve_logits.data.data() + row * classes, classes)[size_t(s.label)]); };
-                json record = {{"image", s.image}, {"class", s.label}, {"predicted", predicted[size_t(b)]}, {"difficult", s.difficult}};
-                for (int64_t k = 0; k < orders; ++k) {
-                    curve_score& cs = k < int64_t(rules.size()) ? scores[size_t(k)].curves : random_curves;
-                    std::vector<double> del(size_t(steps + 1)), ins(size_t(steps + 1));
-                    for (int64_t st = 0; st <= steps; ++st) {
-                        del[size_t(st)] = probability((k * 2) * (steps + 1) + st);
-                        ins[size_t(st)] = probability((k * 2 + 1) * (steps + 1) + st);
-                        cs.deletion[size_t(st)] += del[size_t(st)];
-                        cs.insertion[size_t(st)] += ins[size_t(st)];
-                    }
-                    cs.deletion_auc += curve_area(del);
-                    cs.insertion_auc += curve_area(ins);
-                    if (k < int64_t(rules.size())) {
-                        json& r = record[to_string(rules[size_t(k)])];
-                        r["deletion_auc"] = curve_area(del);
-                        r["insertion_auc"] = curve_area(ins);
-                    }
-                }
-
-                for (size_t m = 0; m < rules.size(); ++m) {
-                    method_scores& ms = scores[m];
-                    const segmentation& seg = segs[size_t(b) * rules.size() + m];
-                    const tensor& map = image_maps[size_t(b)][m];
-                    ms.segment_seconds += seg_time[size_t(b) * rules.size() + m];
-                    ms.graphcut.add(seg.mask, seg.box, truth, s.box, right);
-                    // Baseline: the map thresholded at the foreground seeds' quantile, its largest component.
-                    binary_mask above{width, height, std::vector<uint8_t>(size_t(pixels))};
-                    for (int64_t p = 0; p < pixels; ++p) above.pixels[size_t(p)] = seg.seeds[size_t(p)] > 0;
-                    above = largest_component(above);
-                    ms.threshold.add(above, bounding_box(above), truth, s.box, right);
-                    const bool hit = pointing_hit(truth, map_maximum(map), tolerance);
-                    ms.pointing.add(s.label, hit, s.difficult);
-                    const double mass = relevance_mass(map, truth);
-                    ms.mass += mass;
-                    json& r = record[to_string(rules[m])];
-                    r["mask_iou"] = mask_iou(seg.mask, truth);
-                    r["box_iou"] = box_iou(seg.box, s.box);
-                    r["pointing_hit"] = hit;
-                    r["relevance_mass"] = mass;
-                    if (first + b < keep_maps) kept_maps[size_t(first + b)].push_back(map);
-                }
-                if (o->per_image) per_image.push_back(std::move(record));
-            }
-            bar.update(int(first + count));
+            if (i < keep_maps)
+                for (size_t k = 0; k < layers.size(); ++k)
+                    for (size_t m = 0; m < rules.size(); ++m) rho_sum[k][m] += number_of(facts.at("rho").at(k).at(m));
+            if (o->per_image) per_image.push_back(item.at("record"));
         }
 
-        // Adebayo et al.'s cascading randomisation, from the top layer down.
         json randomisation = json::object();
-        double randomisation_seconds = 0;
         if (keep_maps > 0) {
-            const auto tr = clock_type::now();
-            const std::vector<layer_parameters> layers = parameterised_layers(g);
             json stages = json::array();
-            std::vector<std::vector<double>> rho(rules.size());
-            progress_bar rbar("randomisation", int(layers.size()));
             for (size_t k = 1; k <= layers.size(); ++k) {
-                const graph rg = randomised(g, layers, k, o->seed);
-                network rnet(rg, batch_shape, engine_flags(o->threads, "refuse", finite_check::outputs));
-                std::vector<double> sum(rules.size());
-                for (int64_t first = 0; first < keep_maps; first += batch) {
-                    const int64_t count = std::min(batch, keep_maps - first);
-                    tensor x(batch_shape);
-                    const int64_t per = element_count(one);
-                    std::vector<int64_t> labels(static_cast<size_t>(batch));
-                    for (int64_t b = 0; b < batch; ++b) {
-                        const int64_t i = first + std::min(b, count - 1); // a short last batch repeats its last image
-                        const tensor& in = kept_inputs[size_t(i)];
-                        std::copy(in.data.begin(), in.data.end(), x.data.begin() + b * per);
-                        labels[size_t(b)] = samples[size_t(i)].label;
-                    }
-                    rnet.forward(x);
-                    std::vector<backward_request> requests;
-                    for (auto r : rules) requests.push_back({{target::kind::class_score, rnet.score_tensor(), labels, {}}, r});
-                    const std::vector<tensor> signals = rnet.backward(requests);
-                    for (size_t m = 0; m < rules.size(); ++m) {
-                        const tensor maps = saliency_map(signals[m]);
-                        for (int64_t b = 0; b < count; ++b)
-                            sum[m] += spearman(image_of(maps, b).data, kept_maps[size_t(first + b)][m].data);
-                    }
-                }
                 json stage = {{"randomised_from", layers[layers.size() - k].node}, {"layers", k}};
-                for (size_t m = 0; m < rules.size(); ++m) {
-                    rho[m].push_back(sum[m] / double(keep_maps));
-                    stage[to_string(rules[m])] = rho[m].back();
-                }
+                for (size_t m = 0; m < rules.size(); ++m) stage[to_string(rules[m])] = rho_sum[k - 1][m] / double(keep_maps);
                 stages.push_back(std::move(stage));
-                rbar.update(int(k));
             }
             randomisation = {{"images", keep_maps},
                              {"what", "Spearman rank correlation between each map and the trained model's map, averaged over "
                                       "images, after re-initialising the top k parameterised layers"},
                              {"stages", std::move(stages)}};
-            randomisation_seconds = seconds_since(tr);
         }
+        const double saliency_seconds = out.seconds["saliency"], curve_seconds = out.seconds["curves"];
+        const double randomisation_seconds = keep_maps > 0 ? out.seconds["randomisation"] : 0.0;
 
         // The summary.
         json methods = json::object();
@@ -564,7 +643,8 @@ command add_evaluate(CLI::App& app) {
               {"random_order", random_curves.summary(n)}}},
             {"randomisation", randomisation},
             {"time",
-             {{"threads", net.threads()},
+             {{"processes", world.size()},
+              {"threads", net.threads()},
               {"saliency_ms_per_image", 1e3 * saliency_seconds / double(n)},
               {"curves_ms_per_image", 1e3 * curve_seconds / double(n)},
               {"randomisation_seconds", randomisation_seconds},

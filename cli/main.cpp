@@ -1,6 +1,7 @@
 // deepinside: look inside image classifiers. One executable, one subcommand per job; errors are
 // caught once here and printed as one line with a non-zero exit.
 #include "commands.hpp"
+#include "parallel.hpp"
 
 #include <deepinside/errors.hpp>
 
@@ -75,7 +76,7 @@ int main(int argc, char** argv) {
         for (auto& [sub, run] : commands)
             if (sub->parsed()) return run();
     } catch (const deepinside::error& e) {
-        fmt::print(stderr, "deepinside: error: {}\n", e.what());
+        if (!deepinside::cli::is_secondary_rank()) fmt::print(stderr, "deepinside: error: {}\n", e.what());
         return 1;
     } catch (const std::bad_alloc&) {
         fmt::print(stderr, "deepinside: error: out of memory\n");

@@ -4,6 +4,7 @@
 // network was fed it. Writes PREFIX[.<image stem>][.<class>].{mask,seeds,overlay}.png and PREFIX.json.
 #include "commands.hpp"
 #include "common.hpp"
+#include "inputs.hpp"
 
 #include <deepinside/errors.hpp>
 #include <deepinside/onnx_reader.hpp>
@@ -59,7 +60,7 @@ command add_segment(CLI::App& app) {
     };
     auto o = std::make_shared<options>();
     app.add_option("MODEL", o->model, "ONNX model file")->required();
-    app.add_option("IMAGE", o->images, "PNG or JPEG images (preprocessed as for classify)")->required();
+    app.add_option("IMAGE", o->images, "PNG or JPEG images, folders of them, or quoted globs (stretched to the network's size)")->required();
     auto* cls = app.add_option("--class", o->class_index, "Segment for this class (default: the top-1 prediction)");
     auto* top =
         app.add_option("--top", o->top, "Segment for each of the top-K predicted classes (one batched backward pass)");
@@ -111,6 +112,7 @@ command add_segment(CLI::App& app) {
         if (o->class_index && *o->class_index < 0)
             throw input_error(fmt::format("--class expects a class index >= 0, got {}", *o->class_index));
         if (o->out.empty()) throw input_error("--out expects a non-empty prefix");
+        o->images = expand_image_arguments(o->images); // folders and quoted globs
         const bool several_images = o->images.size() > 1;
         std::vector<std::string> stems;
         for (const auto& path : o->images) {
@@ -133,9 +135,11 @@ command add_segment(CLI::App& app) {
         for (size_t k = 0; k < pictures.size(); ++k) {
             const image& img = pictures[k];
             const std::string& path = o->images[k];
-            const shape_t shape = image_input_shape(g, img);
-            if (!net || net->input_shape() != shape)
+            const shape_t shape = input_shape_for_image(g, img);
+            if (!net || net->input_shape() != shape) {
                 net = std::make_unique<network>(g, shape, engine_flags(o->threads, "refuse"));
+                require_label_count(labels, classes_per_image(net->shape_of(net->score_tensor())), o->labels, o->model, g);
+            }
             const tensor x = image_to_tensor(img, shape[1], shape[2], shape[3], pre);
             net->forward(x);
             const tensor scores = net->read(net->score_tensor());

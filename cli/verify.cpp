@@ -3,9 +3,13 @@
 // The layer-by-layer certificate of the paper's section 4 (verify/certificate.hpp) on each image,
 // the model loaded once. Exit status: 0 the certificate holds, 3 a layer contradicts the paper (or the
 // end-to-end or gradient check fails; named on stderr), 4 a golden file's values moved, 1 refused
-// input, 2 internal error.
+// input, 2 internal error. Under `mpirun -n K` each process certifies a contiguous share of the images
+// and the first prints every image's text and writes the JSON, aggregated from every image's entry as
+// one process does (--report and --golden, which need every image's tensors, are refused there).
 #include "commands.hpp"
 #include "common.hpp"
+#include "inputs.hpp"
+#include "parallel.hpp"
 
 #include "certificate.hpp"
 #include "certificate_json.hpp"
@@ -29,52 +33,55 @@ namespace {
 
 std::string number(double v) { return fmt::format("{:.3g}", v); }
 
-/// One image's certificate on stdout: a line per layer, then the end-to-end and gradient checks.
-void print_certificate(const verify::image_certificate& c) {
-    fmt::print("{}: {}\n", c.image, c.target_text);
-    fmt::print("  {:<28} {:<18} {:<12} {:<12} {:>10} {:>10} {:>9}  {}\n", "layer", "op", "expected", "observed",
-               "max rel", "differing", "ties", "");
+/// One image's certificate as printed: a line per layer, then the end-to-end and gradient checks.
+std::string certificate_text(const verify::image_certificate& c) {
+    std::string t = fmt::format("{}: {}\n", c.image, c.target_text);
+    t += fmt::format("  {:<28} {:<18} {:<12} {:<12} {:>10} {:>10} {:>9}  {}\n", "layer", "op", "expected", "observed",
+                     "max rel", "differing", "ties", "");
     for (const auto& l : c.layers) {
         const bool covered = l.relation != "not-covered";
-        fmt::print("  {:<28} {:<18} {:<12} {:<12} {:>10} {:>10} {:>9}  {}\n", l.name.substr(0, 28), l.op.substr(0, 18),
-                   rules::to_string(l.expected), l.relation, covered ? number(l.max_rel_diff) : "-",
-                   covered ? number(l.differing_fraction) : "-",
-                   l.layer == rules::deconvnet_layer::max_pooling ? fmt::format("{}", l.tied_windows) : "-",
-                   l.ok ? "" : "CONTRADICTS");
+        t += fmt::format("  {:<28} {:<18} {:<12} {:<12} {:>10} {:>10} {:>9}  {}\n", l.name.substr(0, 28), l.op.substr(0, 18),
+                         rules::to_string(l.expected), l.relation, covered ? number(l.max_rel_diff) : "-",
+                         covered ? number(l.differing_fraction) : "-",
+                         l.layer == rules::deconvnet_layer::max_pooling ? fmt::format("{}", l.tied_windows) : "-",
+                         l.ok ? "" : "CONTRADICTS");
     }
     const auto& e = c.end_to_end;
-    fmt::print("  end to end: composed vs engine signal, rel L2: DeconvNet {}, guided {} (bound {}) {}\n", number(e.rel_l2),
-               number(e.guided_rel_l2), number(e.bound), e.ok ? "ok" : "FAILS");
-    auto sim = [](const char* what, const verify::similarity& s) {
-        fmt::print("  {:<24} rel L2 {:<9} cosine {:<9} Spearman {:<9} top-5% overlap {}\n", what, number(s.rel_l2),
-                   number(s.cosine), number(s.spearman), number(s.top5_overlap));
+    t += fmt::format("  end to end: composed vs engine signal, rel L2: DeconvNet {}, guided {} (bound {}) {}\n", number(e.rel_l2),
+                     number(e.guided_rel_l2), number(e.bound), e.ok ? "ok" : "FAILS");
+    auto sim = [&](const char* what, const verify::similarity& s) {
+        t += fmt::format("  {:<24} rel L2 {:<9} cosine {:<9} Spearman {:<9} top-5% overlap {}\n", what, number(s.rel_l2),
+                         number(s.cosine), number(s.spearman), number(s.top5_overlap));
     };
     sim("gradient vs DeconvNet:", e.gradient_deconvnet);
     sim("gradient vs guided:", e.gradient_guided);
     sim("DeconvNet vs guided:", e.deconvnet_guided);
     const auto& g = c.gradient_check;
-    fmt::print("  gradient check: {} directions at the image + {} noise, step {}: finite differences vs engine {}, vs "
-               "reference {}; engine vs reference on its activations {}; {} of {} decisions differ f32/double; bound {}: {}\n",
-               g.directions.size(), number(g.jitter), number(g.step), number(g.max_rel_error),
-               number(g.max_reference_rel_error), number(g.engine_vs_reference), g.decisions_differing, g.decisions,
-               number(g.bound), g.ok ? "ok (" + g.basis + ")" : "FAILS");
+    t += fmt::format("  gradient check: {} directions at the image + {} noise, step {}: finite differences vs engine {}, vs "
+                     "reference {}; engine vs reference on its activations {}; {} of {} decisions differ f32/double; bound {}: {}\n",
+                     g.directions.size(), number(g.jitter), number(g.step), number(g.max_rel_error),
+                     number(g.max_reference_rel_error), number(g.engine_vs_reference), g.decisions_differing, g.decisions,
+                     number(g.bound), g.ok ? "ok (" + g.basis + ")" : "FAILS");
     std::string phases;
     for (const auto& [name, seconds] : c.phase_seconds) phases += fmt::format("{}{} {:.2f}", phases.empty() ? "" : ", ", name, seconds);
-    fmt::print("  {} in {:.2f} s ({})\n", c.ok ? "certificate holds" : "CERTIFICATE FAILS", c.seconds, phases);
+    t += fmt::format("  {} in {:.2f} s ({})\n", c.ok ? "certificate holds" : "CERTIFICATE FAILS", c.seconds, phases);
+    return t;
 }
 
-/// What failed, on stderr, one line each, naming the image and the layer.
-void print_failures(const verify::image_certificate& c) {
+/// What failed, for stderr, one line each, naming the image and the layer.
+std::string failures_text(const verify::image_certificate& c) {
+    std::string t;
     for (const auto& l : c.layers)
-        if (!l.ok) fmt::print(stderr, "deepinside: verify: {}: layer '{}' contradicts the paper: {}\n", c.image, l.name, l.problem);
+        if (!l.ok) t += fmt::format("deepinside: verify: {}: layer '{}' contradicts the paper: {}\n", c.image, l.name, l.problem);
     if (!c.end_to_end.ok)
-        fmt::print(stderr, "deepinside: verify: {}: the composed DeconvNet / guided signals and the engine's differ by {} / {} "
-                           "(relative L2), above {}\n",
-                   c.image, number(c.end_to_end.rel_l2), number(c.end_to_end.guided_rel_l2), number(c.end_to_end.bound));
+        t += fmt::format("deepinside: verify: {}: the composed DeconvNet / guided signals and the engine's differ by {} / {} "
+                         "(relative L2), above {}\n",
+                         c.image, number(c.end_to_end.rel_l2), number(c.end_to_end.guided_rel_l2), number(c.end_to_end.bound));
     if (!c.gradient_check.ok)
-        fmt::print(stderr, "deepinside: verify: {}: finite differences and the engine's gradient differ by {} (relative), "
-                           "above {}\n",
-                   c.image, number(c.gradient_check.max_rel_error), number(c.gradient_check.bound));
+        t += fmt::format("deepinside: verify: {}: finite differences and the engine's gradient differ by {} (relative), "
+                         "above {}\n",
+                         c.image, number(c.gradient_check.max_rel_error), number(c.gradient_check.bound));
+    return t;
 }
 
 } // namespace
@@ -93,7 +100,7 @@ command add_verify(CLI::App& app) {
     };
     auto o = std::make_shared<options>();
     app.add_option("MODEL", o->model, "ONNX model file")->required();
-    auto* img = app.add_option("IMAGE", o->images, "PNG or JPEG images (preprocessed as for classify)");
+    auto* img = app.add_option("IMAGE", o->images, "PNG or JPEG images, folders of them, or quoted globs (stretched to the network's size)");
     auto* npy = app.add_option("--input", o->input, "float32 .npy tensor [N, C, H, W], each of its N images certified");
     img->excludes(npy);
     app.add_option("--class", o->classes, "Class index (default: the top-1 class of each image)");
@@ -145,27 +152,13 @@ command add_verify(CLI::App& app) {
             }
         }
 
+        process_group world; // one process, or this rank of an mpirun
+        if (world.size() > 1 && (!o->report.empty() || !o->golden.empty()))
+            throw input_error("--report and --golden need every image's tensors in one process: run verify without mpirun for them");
+        const int threads = o->threads > 0 ? o->threads : threads_per_process(world);
+
         graph g = read_onnx(o->model);
         if (const std::string missing = unsupported_nodes(g); !missing.empty()) throw unsupported_error(missing);
-
-        // The images, each [1, C, H, W], with their names.
-        std::vector<std::pair<std::string, tensor>> inputs;
-        if (!o->input.empty()) {
-            const tensor x = read_input_npy(o->input);
-            if (x.shape.size() < 2) throw input_error(fmt::format("{}: shape {} has no batch axis", o->input, to_string(x.shape)));
-            shape_t one = x.shape;
-            one[0] = 1;
-            const int64_t count = element_count(one);
-            for (int64_t b = 0; b < x.shape[0]; ++b)
-                inputs.emplace_back(x.shape[0] == 1 ? o->input : fmt::format("{}[{}]", o->input, b),
-                                    tensor(one, std::vector<float>(x.data.begin() + b * count, x.data.begin() + (b + 1) * count)));
-        } else {
-            for (const auto& path : o->images) {
-                const image picture = read_image(path);
-                const shape_t shape = image_input_shape(g, picture);
-                inputs.emplace_back(path, image_to_tensor(picture, shape[1], shape[2], shape[3], o->pre.resolve(g)));
-            }
-        }
 
         verify::verify_options vo;
         vo.tol = o->tol;
@@ -175,23 +168,60 @@ command add_verify(CLI::App& app) {
             throw input_error("--fd-step expects a number in (0, 1) and --jitter one in [0, 1)");
         vo.step = o->step;
         vo.jitter = o->jitter;
-        vo.engine = engine_flags(o->threads, "gradient");
-        // Images of one shape share a verifier (the model compiled once); shapes are visited in turn,
-        // so one verifier lives at a time, and the graph is let go once the last one is built.
-        std::map<shape_t, std::vector<size_t>> by_shape;
-        for (size_t i = 0; i < inputs.size(); ++i) by_shape[inputs[i].second.shape].push_back(i);
-        std::vector<verify::image_certificate> certificates(inputs.size());
-        size_t shapes_left = by_shape.size();
-        for (const auto& [shape, members] : by_shape) {
-            verify::verifier v(g, shape, vo);
-            if (--shapes_left == 0) g = graph();
-            for (size_t i : members) certificates[i] = v.certify(inputs[i].second, requested, inputs[i].first);
-        }
-        for (const auto& c : certificates) print_certificate(c);
+        vo.engine = engine_flags(threads, "gradient");
 
-        nlohmann::json summary = verify::certificate_json(o->model, certificates, o->tol);
+        // This rank's images (all of them in one process), certified; each leaves its JSON entry, its
+        // text and its failures in `out.images`, in order.
+        std::vector<verify::image_certificate> certificates;
+        rank_output out;
+        const auto work = [&] {
+            // The images, each [1, C, H, W], with their names: this rank's contiguous share.
+            std::vector<std::pair<std::string, tensor>> inputs;
+            if (!o->input.empty()) {
+                const tensor x = read_input_npy(o->input);
+                if (x.shape.size() < 2) throw input_error(fmt::format("{}: shape {} has no batch axis", o->input, to_string(x.shape)));
+                shape_t one = x.shape;
+                one[0] = 1;
+                const int64_t count = element_count(one);
+                const auto [first, last] = world.share(size_t(x.shape[0]), 1);
+                for (int64_t b = int64_t(first); b < int64_t(last); ++b)
+                    inputs.emplace_back(x.shape[0] == 1 ? o->input : fmt::format("{}[{}]", o->input, b),
+                                        tensor(one, std::vector<float>(x.data.begin() + b * count, x.data.begin() + (b + 1) * count)));
+            } else {
+                const std::vector<std::string> paths = expand_image_arguments(o->images);
+                const auto [first, last] = world.share(paths.size(), 1);
+                for (size_t i = first; i < last; ++i) {
+                    const image picture = read_image(paths[i]);
+                    const shape_t shape = input_shape_for_image(g, picture);
+                    inputs.emplace_back(paths[i], image_to_tensor(picture, shape[1], shape[2], shape[3], o->pre.resolve(g)));
+                }
+            }
+            // Images of one shape share a verifier (the model compiled once); shapes are visited in turn,
+            // so one verifier lives at a time, and the graph is let go once the last one is built.
+            std::map<shape_t, std::vector<size_t>> by_shape;
+            for (size_t i = 0; i < inputs.size(); ++i) by_shape[inputs[i].second.shape].push_back(i);
+            certificates.assign(inputs.size(), {});
+            size_t shapes_left = by_shape.size();
+            for (const auto& [shape, members] : by_shape) {
+                verify::verifier v(g, shape, vo);
+                if (--shapes_left == 0) g = graph();
+                for (size_t i : members) certificates[i] = v.certify(inputs[i].second, requested, inputs[i].first);
+            }
+            for (const auto& c : certificates)
+                out.images.push_back({{"entry", verify::image_entry(c)}, {"text", certificate_text(c)}, {"failures", failures_text(c)}});
+        };
+        if (const auto status = run_share(world, work, out, stdout)) return *status;
+
+        // Rank 0 (or the one process): every image's text in order, the certificate aggregated from
+        // every image's entry, then what failed.
+        std::vector<nlohmann::json> entries;
+        for (const auto& item : out.images) {
+            fmt::print("{}", item["text"].get<std::string>());
+            entries.push_back(nlohmann::json(item["entry"]));
+        }
+        nlohmann::json summary = verify::aggregate_certificate(o->model, entries, o->tol);
         int status = summary.value("ok", false) ? 0 : 3;
-        for (const auto& c : certificates) print_failures(c);
+        for (const auto& item : out.images) fmt::print(stderr, "{}", item["failures"].get<std::string>());
 
         if (!o->golden.empty()) {
             if (o->update) {

@@ -57,53 +57,134 @@ json target_json(const image_certificate& c) {
             {"text", c.target_text}};
 }
 
-/// "class" of the top level: one int, an array of per-image ints, or null.
-json summary_class(const std::vector<image_certificate>& images) {
-    if (images.empty()) return nullptr;
-    for (const image_certificate& c : images)
-        if (c.what.what != target::kind::class_score) return nullptr;
-    const auto first = class_of(images.front());
+/// A number of the JSON, null read as NaN (what number() wrote for a value that is not finite).
+double value(const json& v) { return v.is_number() ? v.get<double>() : std::nan(""); }
+
+/// A measured number of a layer's JSON: a layer not covered measured nothing, and holds 0 (what its
+/// result holds before to_json() hides it as null).
+double measured(const json& layer, const char* key) {
+    return layer.at("relation") == "not-covered" ? 0.0 : value(layer.at(key));
+}
+
+/// Sets `into[key]` to the worse of it and `from[key]`.
+void worst_into(json& into, const json& from, const char* key) {
+    into[key] = number(worst(value(into.at(key)), value(from.at(key))));
+}
+
+/// "class" of the top level from the entries: one int, an array of per-image ints, or null.
+json summary_class(const std::vector<json>& entries) {
+    if (entries.empty()) return nullptr;
+    for (const json& e : entries)
+        if (e.at("target").at("kind") != "class_score") return nullptr;
+    const json& first = entries.front().at("image").at("class");
     bool same = true;
-    for (const image_certificate& c : images) same = same && class_of(c) == first;
-    if (same) return first ? json(*first) : json(nullptr);
+    for (const json& e : entries) same = same && e.at("image").at("class") == first;
+    if (same) return first;
     json a = json::array();
-    for (const image_certificate& c : images) a.push_back(class_json(c));
+    for (const json& e : entries) a.push_back(e.at("image").at("class"));
     return a;
 }
 
-void accumulate(signal_difference& into, const signal_difference& s) {
-    into.max_abs_diff = worst(into.max_abs_diff, s.max_abs_diff);
-    into.max_rel_diff = worst(into.max_rel_diff, s.max_rel_diff);
-    into.differing_fraction = worst(into.differing_fraction, s.differing_fraction);
-    into.mask_disagreement = worst(into.mask_disagreement, s.mask_disagreement);
-    into.violations = std::max(into.violations, s.violations);
-    into.elements = std::max(into.elements, s.elements);
+/// One signal's JSON into the aggregate's: the worst of each number.
+void accumulate(json& into, const json& s) {
+    for (const char* key : {"max_abs_diff", "max_rel_diff", "differing_fraction"}) worst_into(into, s, key);
+    if (into.contains("mask_disagreement")) worst_into(into, s, "mask_disagreement");
+    if (into.contains("violations")) into["violations"] = std::max(into["violations"].get<int64_t>(), s.at("violations").get<int64_t>());
+    into["elements"] = std::max(into["elements"].get<int64_t>(), s.at("elements").get<int64_t>());
 }
 
 /// Layer `i` over every image: the worst of each number, ok when every image is.
-layer_result aggregate_layer(const std::vector<image_certificate>& images, size_t i) {
-    layer_result agg = images.front().layers[i];
-    for (size_t k = 1; k < images.size(); ++k) {
-        const layer_result& l = images[k].layers[i];
-        agg.ok = agg.ok && l.ok;
-        if (l.relation == "differs") agg.relation = "differs";
-        if (agg.problem.empty()) agg.problem = l.problem;
-        agg.max_abs_diff = worst(agg.max_abs_diff, l.max_abs_diff);
-        agg.max_rel_diff = worst(agg.max_rel_diff, l.max_rel_diff);
-        agg.differing_fraction = worst(agg.differing_fraction, l.differing_fraction);
-        agg.windows = std::max(agg.windows, l.windows);
-        agg.tied_windows = std::max(agg.tied_windows, l.tied_windows);
+json aggregate_layer(const std::vector<json>& entries, size_t i) {
+    json agg = entries.front().at("image").at("layers").at(i);
+    const bool covered_first = agg.at("relation") != "not-covered";
+    double abs_diff = measured(agg, "max_abs_diff"), rel_diff = measured(agg, "max_rel_diff"),
+           fraction = measured(agg, "differing_fraction");
+    for (size_t k = 1; k < entries.size(); ++k) {
+        const json& l = entries[k].at("image").at("layers").at(i);
+        agg["ok"] = agg["ok"].get<bool>() && l.at("ok").get<bool>();
+        if (l.at("relation") == "differs") agg["relation"] = "differs";
+        if (!agg.contains("problem") && l.contains("problem")) agg["problem"] = l["problem"];
+        abs_diff = worst(abs_diff, measured(l, "max_abs_diff"));
+        rel_diff = worst(rel_diff, measured(l, "max_rel_diff"));
+        fraction = worst(fraction, measured(l, "differing_fraction"));
+        for (const char* key : {"windows", "tied_windows"})
+            if (agg.contains(key)) agg[key] = std::max(agg[key].get<int64_t>(), l.at(key).get<int64_t>());
         // Signals are matched by name ("real", "random"); one only some images have is appended.
-        for (const signal_difference& s : l.signals) {
-            auto it = std::find_if(agg.signals.begin(), agg.signals.end(),
-                                   [&](const signal_difference& a) { return a.signal == s.signal; });
-            if (it == agg.signals.end())
-                agg.signals.push_back(s);
+        json& signals = agg["signals"];
+        for (const json& s : l.at("signals")) {
+            auto it = std::find_if(signals.begin(), signals.end(), [&](const json& a) { return a.at("signal") == s.at("signal"); });
+            if (it == signals.end())
+                signals.push_back(s);
             else
                 accumulate(*it, s);
         }
     }
+    const bool covered = agg["relation"] != "not-covered";
+    if (entries.size() > 1 || !covered_first) {
+        agg["max_abs_diff"] = covered ? number(abs_diff) : json(nullptr);
+        agg["max_rel_diff"] = covered ? number(rel_diff) : json(nullptr);
+        agg["differing_fraction"] = covered ? number(fraction) : json(nullptr);
+    }
+    if (agg.contains("mask_disagreement")) {
+        // Of the real signal, else the first.
+        const json& signals = agg["signals"];
+        auto real = std::find_if(signals.begin(), signals.end(), [](const json& s) { return s.at("signal") == "real"; });
+        if (real == signals.end() && !signals.empty()) real = signals.begin();
+        agg["mask_disagreement"] = real == signals.end() ? json(nullptr) : real->at("mask_disagreement");
+    }
     return agg;
+}
+
+json aggregate_end_to_end(const std::vector<json>& entries) {
+    json agg = entries.front().at("image").at("end_to_end");
+    for (size_t k = 1; k < entries.size(); ++k) {
+        const json& e = entries[k].at("image").at("end_to_end");
+        for (const char* key : {"rel_l2", "max_rel_diff", "guided_rel_l2", "guided_max_rel_diff"}) worst_into(agg, e, key);
+        agg["ok"] = agg["ok"].get<bool>() && e.at("ok").get<bool>();
+        json& names = agg["composed_with_reference"];
+        for (const json& name : e.at("composed_with_reference"))
+            if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
+    // The similarities: means over the images.
+    for (const char* which : {"gradient_vs_deconvnet", "gradient_vs_guided", "deconvnet_vs_guided"}) {
+        json& mean = agg[which];
+        for (const char* key : {"rel_l2", "cosine", "spearman", "top5_overlap"}) {
+            double sum = 0;
+            for (const json& e : entries) sum += value(e.at("image").at("end_to_end").at(which).at(key));
+            mean[key] = number(sum / static_cast<double>(entries.size()));
+        }
+    }
+    agg["images"] = entries.size();
+    return agg;
+}
+
+json aggregate_gradient_check(const std::vector<json>& entries) {
+    const json& first = entries.front().at("image").at("gradient_check");
+    double max_rel_error = value(first.at("max_rel_error")), max_reference_rel_error = value(first.at("max_reference_rel_error")),
+           engine_vs_reference = value(first.at("engine_vs_reference"));
+    int64_t differing = 0, through_reference = 0;
+    bool ok = true;
+    size_t directions = 0;
+    for (const json& e : entries) {
+        const json& g = e.at("image").at("gradient_check");
+        max_rel_error = worst(max_rel_error, value(g.at("max_rel_error")));
+        max_reference_rel_error = worst(max_reference_rel_error, value(g.at("max_reference_rel_error")));
+        engine_vs_reference = worst(engine_vs_reference, value(g.at("engine_vs_reference")));
+        differing += g.at("decisions_differing").get<int64_t>();
+        through_reference += g.at("basis") == "through the reference";
+        ok = ok && g.at("ok").get<bool>();
+        directions += g.at("directions").size();
+    }
+    return {{"directions", directions},
+            {"jitter", first.at("jitter")},
+            {"step", first.at("step")},
+            {"bound", first.at("bound")},
+            {"max_rel_error", number(max_rel_error)},
+            {"max_reference_rel_error", number(max_reference_rel_error)},
+            {"engine_vs_reference", number(engine_vs_reference)},
+            {"decisions_differing", differing},
+            {"images_through_reference", through_reference},
+            {"ok", ok}};
 }
 
 /// The real signal of a layer (whose mask disagreement the layer reports), else the first.
@@ -111,72 +192,6 @@ const signal_difference* real_signal(const layer_result& l) {
     for (const signal_difference& s : l.signals)
         if (s.signal == "real") return &s;
     return l.signals.empty() ? nullptr : &l.signals.front();
-}
-
-json aggregate_end_to_end(const std::vector<image_certificate>& images) {
-    end_to_end_result agg = images.front().end_to_end;
-    for (size_t k = 1; k < images.size(); ++k) {
-        const end_to_end_result& e = images[k].end_to_end;
-        agg.rel_l2 = worst(agg.rel_l2, e.rel_l2);
-        agg.max_rel_diff = worst(agg.max_rel_diff, e.max_rel_diff);
-        agg.guided_rel_l2 = worst(agg.guided_rel_l2, e.guided_rel_l2);
-        agg.guided_max_rel_diff = worst(agg.guided_max_rel_diff, e.guided_max_rel_diff);
-        agg.ok = agg.ok && e.ok;
-        for (const std::string& name : e.composed_with_reference)
-            if (std::find(agg.composed_with_reference.begin(), agg.composed_with_reference.end(), name) ==
-                agg.composed_with_reference.end())
-                agg.composed_with_reference.push_back(name);
-    }
-    const auto mean = [&](similarity end_to_end_result::*which) {
-        similarity m;
-        for (const image_certificate& c : images) {
-            const similarity& s = c.end_to_end.*which;
-            m.rel_l2 += s.rel_l2;
-            m.cosine += s.cosine;
-            m.spearman += s.spearman;
-            m.top5_overlap += s.top5_overlap;
-        }
-        const double n = static_cast<double>(images.size());
-        m.rel_l2 /= n;
-        m.cosine /= n;
-        m.spearman /= n;
-        m.top5_overlap /= n;
-        return m;
-    };
-    agg.gradient_deconvnet = mean(&end_to_end_result::gradient_deconvnet);
-    agg.gradient_guided = mean(&end_to_end_result::gradient_guided);
-    agg.deconvnet_guided = mean(&end_to_end_result::deconvnet_guided);
-    json j = to_json(agg);
-    j["images"] = images.size();
-    return j;
-}
-
-json aggregate_gradient_check(const std::vector<image_certificate>& images) {
-    const gradient_check_result& first = images.front().gradient_check;
-    double max_rel_error = first.max_rel_error, max_reference_rel_error = first.max_reference_rel_error,
-           engine_vs_reference = first.engine_vs_reference;
-    int64_t differing = 0, through_reference = 0;
-    bool ok = true;
-    size_t directions = 0;
-    for (const image_certificate& c : images) {
-        max_rel_error = worst(max_rel_error, c.gradient_check.max_rel_error);
-        max_reference_rel_error = worst(max_reference_rel_error, c.gradient_check.max_reference_rel_error);
-        engine_vs_reference = worst(engine_vs_reference, c.gradient_check.engine_vs_reference);
-        differing += c.gradient_check.decisions_differing;
-        through_reference += c.gradient_check.basis == "through the reference";
-        ok = ok && c.gradient_check.ok;
-        directions += c.gradient_check.directions.size();
-    }
-    return {{"directions", directions},
-            {"jitter", number(first.jitter)},
-            {"step", number(first.step)},
-            {"bound", number(first.bound)},
-            {"max_rel_error", number(max_rel_error)},
-            {"max_reference_rel_error", number(max_reference_rel_error)},
-            {"engine_vs_reference", number(engine_vs_reference)},
-            {"decisions_differing", differing},
-            {"images_through_reference", through_reference},
-            {"ok", ok}};
 }
 
 json image_json(const image_certificate& c) {
@@ -292,33 +307,44 @@ json to_json(const gradient_check_result& g) {
             {"ok", g.ok}};
 }
 
+json image_entry(const image_certificate& c) { return {{"image", image_json(c)}, {"target", target_json(c)}}; }
+
 json certificate_json(const std::string& model, const std::vector<image_certificate>& images, const tolerances& tol) {
-    for (size_t k = 1; k < images.size(); ++k) {
-        const auto& first = images.front().layers;
-        const auto& these = images[k].layers;
-        bool same = first.size() == these.size();
-        for (size_t i = 0; same && i < first.size(); ++i) same = first[i].name == these[i].name;
-        if (!same)
-            throw input_error(fmt::format("certificate of {}: image {} ({}) does not list the same layers as image 0 ({})",
-                                          model, k, images[k].image, images.front().image));
-    }
+    std::vector<json> entries;
+    entries.reserve(images.size());
+    for (const image_certificate& c : images) entries.push_back(image_entry(c));
+    return aggregate_certificate(model, entries, tol);
+}
+
+json aggregate_certificate(const std::string& model, const std::vector<json>& entries, const tolerances& tol) {
+    const auto names = [](const json& entry) {
+        std::vector<std::string> out;
+        for (const json& l : entry.at("image").at("layers")) out.push_back(l.at("name").get<std::string>());
+        return out;
+    };
+    for (size_t k = 1; k < entries.size(); ++k)
+        if (names(entries[k]) != names(entries.front()))
+            throw input_error(fmt::format("certificate of {}: image {} ({}) does not list the same layers as image 0 ({})", model, k,
+                                          entries[k].at("image").at("image").get<std::string>(),
+                                          entries.front().at("image").at("image").get<std::string>()));
     bool ok = true;
-    for (const image_certificate& c : images) ok = ok && c.ok;
+    for (const json& e : entries) ok = ok && e.at("image").at("ok").get<bool>();
 
     json layers = json::array();
     json per_image = json::array();
     json target = nullptr, end_to_end = nullptr, gradient_check = nullptr;
-    if (!images.empty()) {
-        for (size_t i = 0; i < images.front().layers.size(); ++i) layers.push_back(to_json(aggregate_layer(images, i)));
-        for (const image_certificate& c : images) per_image.push_back(image_json(c));
-        target = target_json(images.front());
-        end_to_end = aggregate_end_to_end(images);
-        gradient_check = aggregate_gradient_check(images);
+    if (!entries.empty()) {
+        const size_t count = entries.front().at("image").at("layers").size();
+        for (size_t i = 0; i < count; ++i) layers.push_back(aggregate_layer(entries, i));
+        for (const json& e : entries) per_image.push_back(e.at("image"));
+        target = entries.front().at("target");
+        end_to_end = aggregate_end_to_end(entries);
+        gradient_check = aggregate_gradient_check(entries);
     }
     return {{"schema", certificate_schema},
             {"ok", ok},
             {"model", model},
-            {"class", summary_class(images)},
+            {"class", summary_class(entries)},
             {"target", std::move(target)},
             {"tolerances",
              {{"layer_max_rel", number(tol.layer_max_rel)},

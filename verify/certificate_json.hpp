@@ -28,6 +28,15 @@ inline constexpr const char* certificate_schema = "deepinside.verify/1";
 nlohmann::json certificate_json(const std::string& model, const std::vector<image_certificate>& images,
                                 const tolerances& tol);
 
+/// One image's part of the certificate, all that the aggregation reads: {"image": the object
+/// "images" holds for it, "target": the target object}. The processes of an mpirun each send their
+/// images' entries, and one aggregates them, as certificate_json() does in one process.
+nlohmann::json image_entry(const image_certificate& c);
+/// The whole certificate from its images' entries (image_entry()), in order: what
+/// certificate_json() returns for those images, to the byte.
+nlohmann::json aggregate_certificate(const std::string& model, const std::vector<nlohmann::json>& entries,
+                                     const tolerances& tol);
+
 /// {"name", "op", "input", "output", "layer", "expected", "relation", "ok", "problem" (only when
 /// not empty), "max_abs_diff", "max_rel_diff", "differing_fraction" (null when not covered),
 /// "signals", "mask_disagreement" (rectification only: of the real signal), "windows" and

@@ -1,0 +1,103 @@
+#pragma once
+// What the commands that take pictures share: IMAGE arguments (files, folders, globs) expanded into
+// one stable list, the preprocessing flags (values and geometry), the picture as it was fed, the
+// batches a list of pictures runs in, and where a run's files go.
+#include "common.hpp"
+
+#include <deepinside/io.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace deepinside::cli {
+
+/// IMAGE arguments → image files, in a stable order: each argument in the order given; a folder
+/// stands for its PNG and JPEG files (by extension, not recursing), sorted by name; an argument
+/// holding * ? or [ that names no file is a pattern the shell left unexpanded (quoted, or too many
+/// files for a command line), expanded with glob(3), sorted. A file named explicitly is read
+/// whatever its extension (formats are told by their first bytes). Throws input_error naming the
+/// argument for a path that does not exist, a folder without images, or a pattern matching nothing.
+std::vector<std::string> expand_image_arguments(const std::vector<std::string>& arguments);
+
+/// How pictures become inputs: the values (--mean, --std, --scale, --channel-order over the model's
+/// metadata) and the geometry (--resize, --crop, --antialias), or --preset imagenet for both.
+struct image_flags {
+    preprocess_flags values;
+    std::string resize, crop, preset;
+    bool antialias = false;
+    void add_to(CLI::App& app);
+
+    struct resolved {
+        preprocess_options values;
+        geometry_options geometry;
+    };
+    /// Throws input_error naming the option for a malformed value.
+    resolved resolve(const graph& g) const;
+};
+
+/// One picture as the network sees it.
+struct fed_picture {
+    std::string path;
+    image original;
+    prepared_image prepared; ///< prepared.fed: the picture at the network's size, 8-bit (overlays are drawn on it)
+    tensor x;                ///< [1, C, H, W]
+};
+
+/// Reads `path` and prepares it for `g`'s first input (which must be NCHW with a batch of 1 or open).
+fed_picture feed_picture(const graph& g, const std::string& path, const image_flags::resolved& how);
+
+/// The batch a run uses: `requested` when given (> 0), else a batch of about 4 MB of input (at most 64
+/// images; 64 at 28x28, 6 at 224x224x3): larger batches gain little speed and cost memory in
+/// every activation and its saved backward state. A model whose batch axis is fixed allows only
+/// that batch: asking for another throws input_error saying how to export a dynamic one.
+int64_t choose_batch(const graph& g, int64_t requested, int64_t elements_per_image);
+
+/// The pictures' inputs (each [1, C, H, W], all of one shape) stacked into one [B, C, H, W] tensor.
+tensor stack_inputs(const std::vector<fed_picture>& pictures);
+
+/// Batches [B_i, C, H, W] of one image shape joined along the batch axis (--save-input); throws
+/// input_error naming `what` when their image shapes differ.
+tensor concatenate_batches(const std::vector<tensor>& batches, const std::string& what);
+
+/// Where a run writes its files. `--out` given as an existing folder or ending in '/', or any run of
+/// more than one image, names a folder (created when missing): each image's files are
+/// FOLDER/<image stem>...; a single image with any other --out (default: `default_folder`) names the
+/// files' common prefix, which must not make them overwrite the image.
+struct output_names {
+    output_names(const std::string& out, const std::vector<std::string>& image_paths,
+                 const std::string& default_folder);
+    /// The prefix of image `i`'s files (no suffix).
+    const std::string& prefix(size_t i) const { return prefixes_.at(i); }
+    /// Creates the folder (when the names are in one): called just before the first file is written,
+    /// so that a run refused on the way leaves nothing behind.
+    void create_folder() const;
+
+private:
+    void refuse_overwriting(const std::vector<std::string>& image_paths) const;
+    std::vector<std::string> prefixes_;
+    std::string folder_;
+};
+
+/// --json FILE or '-': where machine-readable output goes. With '-', stdout carries only the JSON
+/// document, so the human-readable lines go to stderr.
+struct json_output {
+    std::string path;
+    bool to_stdout() const { return path == "-"; }
+    bool wanted() const { return !path.empty(); }
+    std::FILE* text_stream() const { return to_stdout() ? stderr : stdout; }
+    /// Writes `document` (atomically to a file; to stdout for '-').
+    void write(const std::string& document) const;
+};
+
+/// --labels FILE or the model's own: throws input_error when there are labels but not one per class
+/// (`classes` scores per image), naming where they came from.
+void require_label_count(const std::vector<std::string>& labels, int64_t classes, const std::string& labels_file,
+                         const std::string& model_path, const graph& g);
+
+/// The class scores per image: element count of one image's score tensor.
+int64_t classes_per_image(const shape_t& score_shape);
+
+} // namespace deepinside::cli
