@@ -11,11 +11,13 @@ packages=(
   libonnx-dev libprotobuf-dev protobuf-compiler  # ONNX's protobuf classes, checker, shape inference
   libeigen3-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libboost-test-dev libboost-graph-dev
+  libopenmpi-dev openmpi-bin        # mpirun -n K deepinside saliency|classify ...: images split across processes
   libpng-dev libjpeg-dev            # image decoding (no stb_image for untrusted files)
   libonnx-testdata                  # ONNX's backend node tests (conformance)
   dataset-fashion-mnist             # training data of the bundled model
   python3-numpy python3-torch python3-torchvision python3-onnx  # reference exports and cross-checks
   python3-pil                       # tests/io compares our JPEG decoding with PIL's
+  python3-dev pybind11-dev python3-pybind11 python3-pytest  # the Python module (python/) and its tests
   chromium                          # tests/demo opens the demo page (reports/demo/) headless
   clang libclang-rt-14-dev libomp-dev  # libFuzzer targets (fuzz/), run briefly by tools/test.sh;
                                     # clang needs its own OpenMP runtime (omp.h) for the library

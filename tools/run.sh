@@ -9,18 +9,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install_deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
-cmake --build build -j"$(nproc)" --target deepinside
+cmake --build build -j"$(nproc)" --target deepinside deepinside_python
 model=models/fashion-mnist-convnet.onnx
 ./build/deepinside info "$model"
 echo
 ./build/deepinside classify "$model" models/images/*.png --top 3
 echo
-mkdir -p build/main-job
-for img in models/images/*.png; do
-  name=$(basename "$img" .png)
-  ./build/deepinside saliency "$model" "$img" --method gradient,deconvnet,guided --out "build/main-job/$name"
-done
-echo "saliency maps written to build/main-job/"
+# Every image in one run: the model loaded once, the images in one batch; a panel per image and a
+# JSON summary (schema deepinside.saliency/1) beside the maps.
+./build/deepinside saliency "$model" models/images --method gradient,deconvnet,guided --panel \
+    --out build/main-job/ --json build/main-job/saliency.json
+echo "saliency maps written to build/main-job/ (summary: build/main-job/saliency.json)"
 echo
 ./build/deepinside verify "$model" models/images/*.png --json build/main-job/verify/certificate.json \
     --report build/main-job/verify | tail -n 14
