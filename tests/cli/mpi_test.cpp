@@ -22,7 +22,7 @@ namespace {
 
 using json = nlohmann::json;
 
-const std::string mpi_prefix = "mpirun --allow-run-as-root --oversubscribe -n 2";
+const std::string mpi_prefix = mpirun_two_ranks;
 
 /// mpirun must be on PATH (Debian's openmpi-bin).
 void require_mpirun() {

@@ -830,7 +830,7 @@ BOOST_AUTO_TEST_CASE(layer_by_node_name_or_nearest_names) {
 
 namespace {
 
-const std::string mpirun = "mpirun --allow-run-as-root --oversubscribe -n 2";
+const std::string mpirun = mpirun_two_ranks;
 
 /// The JSON of a run with what may differ between runs removed (time, process count) and the
 /// output folder's name replaced.
