@@ -59,9 +59,7 @@ command add_classify(CLI::App& app) {
             std::unique_ptr<network> net;
             std::vector<tensor> inputs_fed;
             progress_bar progress("classify", int(paths.size()));
-            std::vector<fed_picture> pending;
-            size_t done = 0;
-            const auto flush = [&] {
+            const auto run = [&](const std::vector<fed_picture>& pending, size_t done) {
                 const tensor x = stack_inputs(pending);
                 if (!net || net->input_shape() != x.shape) {
                     net.reset();
@@ -91,21 +89,9 @@ command add_classify(CLI::App& app) {
                     out.images.push_back({{"path", pending[b].path}, {"index", done + b}, {"top", top}});
                 }
                 if (!o->save_input.empty()) inputs_fed.push_back(x);
-                done += pending.size();
-                pending.clear();
-                progress.update(int(done));
+                progress.update(int(done + pending.size()));
             };
-            // Every rank sizes the batch from the first picture; its share is whole batches.
-            batch = choose_batch(g, o->batch, feed_picture(g, paths[0], how).x.size());
-            const auto [first, last] = world.share(paths.size(), size_t(batch));
-            done = first;
-            for (size_t i = first; i < last; ++i) {
-                fed_picture p = feed_picture(g, paths[i], how);
-                if (!pending.empty() && (p.x.shape != pending.front().x.shape || int64_t(pending.size()) == batch))
-                    flush();
-                pending.push_back(std::move(p));
-            }
-            if (!pending.empty()) flush();
+            batch = for_each_batch(g, paths, how, o->batch, world, run);
             if (!o->save_input.empty())
                 write_npy(o->save_input, concatenate_batches(inputs_fed, "--save-input " + o->save_input));
         };

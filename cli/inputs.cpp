@@ -169,6 +169,27 @@ int64_t choose_batch(const graph& g, int64_t requested, int64_t elements_per_ima
     return std::clamp<int64_t>(input_budget / std::max<int64_t>(elements_per_image, 1), 1, 64);
 }
 
+int64_t for_each_batch(const graph& g, const std::vector<std::string>& paths, const image_flags::resolved& how,
+                       int64_t requested_batch, const process_group& group,
+                       const std::function<void(const std::vector<fed_picture>&, size_t)>& run) {
+    const int64_t batch = choose_batch(g, requested_batch, feed_picture(g, paths.at(0), how).x.size());
+    const auto [first, last] = group.share(paths.size(), size_t(batch));
+    std::vector<fed_picture> pending;
+    size_t done = first;
+    const auto flush = [&] {
+        run(pending, done);
+        done += pending.size();
+        pending.clear();
+    };
+    for (size_t i = first; i < last; ++i) {
+        fed_picture p = feed_picture(g, paths[i], how);
+        if (!pending.empty() && (p.x.shape != pending.front().x.shape || int64_t(pending.size()) == batch)) flush();
+        pending.push_back(std::move(p));
+    }
+    if (!pending.empty()) flush();
+    return batch;
+}
+
 tensor stack_inputs(const std::vector<fed_picture>& pictures) {
     std::vector<tensor> inputs;
     for (const auto& p : pictures) inputs.push_back(p.x);

@@ -3,11 +3,13 @@
 // one stable list, the preprocessing flags (values and geometry), the picture as it was fed, the
 // batches a list of pictures runs in, and where a run's files go.
 #include "common.hpp"
+#include "parallel.hpp"
 
 #include <deepinside/io.hpp>
 
 #include <CLI/CLI.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,6 +56,15 @@ fed_picture feed_picture(const graph& g, const std::string& path, const image_fl
 /// every activation and its saved backward state. A model whose batch axis is fixed allows only
 /// that batch: asking for another throws input_error saying how to export a dynamic one.
 int64_t choose_batch(const graph& g, int64_t requested, int64_t elements_per_image);
+
+/// Feeds this process's share of `paths` to `run(pictures, index of the first)` in batches, decoding a
+/// batch at a time (a folder of 50,000 photos is never held at once). The batch size is chosen from
+/// the first picture's input size (choose_batch, the same on every rank), the share is whole batches
+/// (process_group::share), and a picture of another input size (a model with open height and width)
+/// starts a new batch. Returns the batch size.
+int64_t for_each_batch(const graph& g, const std::vector<std::string>& paths, const image_flags::resolved& how,
+                       int64_t requested_batch, const process_group& group,
+                       const std::function<void(const std::vector<fed_picture>&, size_t)>& run);
 
 /// The pictures' inputs (each [1, C, H, W], all of one shape) stacked into one [B, C, H, W] tensor.
 tensor stack_inputs(const std::vector<fed_picture>& pictures);

@@ -428,29 +428,12 @@ command add_saliency(CLI::App& app) {
                 batch = x.shape.empty() ? 1 : x.shape[0];
                 run_batch(x, {}, 0);
             } else {
-                // Pictures are decoded a batch at a time (a folder of 50,000 photos is never held at once);
-                // the batch size is chosen from the first picture's input size. A picture of another input
-                // size (a model with open height and width) starts a new batch.
-                std::vector<fed_picture> pending;
-                size_t done = 0;
-                const auto flush = [&] {
-                    std::vector<const fed_picture*> view;
-                    for (const auto& p : pending) view.push_back(&p);
-                    run_batch(stack_inputs(pending), view, done);
-                    done += pending.size();
-                    pending.clear();
-                };
-                // Every rank sizes the batch from the first picture; its share is whole batches.
-                batch = choose_batch(g, o->batch, feed_picture(g, paths[0], how).x.size());
-                const auto [first, last] = world.share(paths.size(), size_t(batch));
-                done = first;
-                for (size_t i = first; i < last; ++i) {
-                    fed_picture p = feed_picture(g, paths[i], how);
-                    if (!pending.empty() && (p.x.shape != pending.front().x.shape || int64_t(pending.size()) == batch))
-                        flush();
-                    pending.push_back(std::move(p));
-                }
-                if (!pending.empty()) flush();
+                batch = for_each_batch(g, paths, how, o->batch, world,
+                                       [&](const std::vector<fed_picture>& pictures, size_t first) {
+                                           std::vector<const fed_picture*> view;
+                                           for (const auto& p : pictures) view.push_back(&p);
+                                           run_batch(stack_inputs(pictures), view, first);
+                                       });
             }
 
             if (!o->save_input.empty())
