@@ -221,7 +221,6 @@ output_names::output_names(const std::string& out, const std::vector<std::string
     const bool names_folder = !out.empty() && (out.back() == '/' || fs::is_directory(out, ec));
     if (image_paths.size() == 1 && !names_folder) {
         prefixes_.push_back(out.empty() ? default_folder : out);
-        refuse_overwriting(image_paths);
         return;
     }
     const fs::path folder = out.empty() ? fs::path(default_folder) : fs::path(out);
@@ -261,21 +260,27 @@ output_names::output_names(const std::string& out, const std::vector<std::string
                 fmt::format("{}: given twice; each image's files would overwrite the other's", image_paths[i]));
         prefixes_.push_back((folder / names[i]).string());
     }
-    refuse_overwriting(image_paths);
 }
 
-void output_names::refuse_overwriting(const std::vector<std::string>& image_paths) const {
-    // PREFIX.png, PREFIX.npy, PREFIX.gradient.3.png...: never over a picture of the run
-    // (`--out photo` for photo.png, or `--out photos/` for the folder the pictures are in).
+void output_names::refuse_overwriting(const std::vector<std::string>& image_paths,
+                                      const std::vector<std::string>& endings) const {
+    // Never over a picture of the run: `--out photo` for photo.png, `--out photos/` for the folder
+    // the pictures are in, or a picture that happens to be named like an output.
     std::error_code ec;
     std::set<std::string> pictures;
     for (const auto& path : image_paths) pictures.insert(fs::weakly_canonical(path, ec).string());
     for (const auto& prefix : prefixes_) {
-        const std::string taken = fs::weakly_canonical(prefix, ec).string() + ".";
-        const auto hit = pictures.lower_bound(taken);
-        if (hit != pictures.end() && hit->rfind(taken, 0) == 0)
-            throw input_error(fmt::format("{}: the output files {}.* would overwrite this image; choose another --out",
-                                          *hit, prefix));
+        const std::string base = fs::weakly_canonical(prefix, ec).string();
+        for (const auto& ending : endings) {
+            const std::string taken = base + ending;
+            // An ending that stops at a dot stands for every name that goes on from there.
+            const auto hit = pictures.lower_bound(taken);
+            const bool open_ended = !ending.empty() && ending.back() == '.';
+            if (hit != pictures.end() && (open_ended ? hit->rfind(taken, 0) == 0 : *hit == taken))
+                throw input_error(
+                    fmt::format("{}: the output file {}{} would overwrite this image; choose another --out", *hit,
+                                prefix, ending + (open_ended ? "*" : "")));
+        }
     }
 }
 

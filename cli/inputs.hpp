@@ -76,18 +76,20 @@ tensor concatenate_batches(const std::vector<tensor>& batches, const std::string
 /// Where a run writes its files. `--out` given as an existing folder or ending in '/', or any run of
 /// more than one image, names a folder (created when missing): each image's files are
 /// FOLDER/<image stem>...; a single image with any other --out (default: `default_folder`) names the
-/// files' common prefix, which must not make them overwrite the image.
+/// files' common prefix.
 struct output_names {
     output_names(const std::string& out, const std::vector<std::string>& image_paths,
                  const std::string& default_folder);
     /// The prefix of image `i`'s files (no suffix).
     const std::string& prefix(size_t i) const { return prefixes_.at(i); }
+    /// Throws input_error when a file PREFIX + ending (an ending that stops at a dot: any name going on
+    /// from there) of some image would be one of `image_paths`: outputs never overwrite a picture.
+    void refuse_overwriting(const std::vector<std::string>& image_paths, const std::vector<std::string>& endings) const;
     /// Creates the folder (when the names are in one): called just before the first file is written,
     /// so that a run refused on the way leaves nothing behind.
     void create_folder() const;
 
 private:
-    void refuse_overwriting(const std::vector<std::string>& image_paths) const;
     std::vector<std::string> prefixes_;
     std::string folder_;
 };

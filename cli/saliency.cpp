@@ -207,7 +207,18 @@ command add_saliency(CLI::App& app) {
 
             // The units of work: each picture (batched below), or the --input tensor as one batch.
             std::optional<output_names> names;
-            if (!from_npy) names.emplace(o->out, paths, "saliency");
+            if (!from_npy) {
+                names.emplace(o->out, paths, "saliency");
+                // The files each image gets: PREFIX.{grad.npy,npy,png,overlay.png} for one (method,
+                // target) pair, else PREFIX.METHOD.TARGET.*, and PREFIX.panel.png.
+                const size_t target_count = layer || classes.empty() ? 1 : classes.size();
+                std::vector<std::string> endings{".panel.png"};
+                if (rules.size() * target_count == 1)
+                    endings.insert(endings.end(), {".grad.npy", ".npy", ".png", ".overlay.png"});
+                else
+                    for (const auto r : rules) endings.push_back(fmt::format(".{}.", to_string(r)));
+                names->refuse_overwriting(paths, endings);
+            }
             std::vector<tensor> saved_inputs;
             std::unique_ptr<network> net;
             std::string score_name;

@@ -15,7 +15,7 @@
 #                      to 256, antialiased; centre crop 224; ImageNet mean/std): deepinside's
 #                      --preset imagenet
 #   resnet18.pt / resnet18.onnx  tools/export_torchvision.py's resnet18_bn weights (seeded random,
-#                      batch norm kept), re-exported with the batch axis open; fashion.pt the bundled
+#                      batch norm folded by the default export as users get it), re-exported with the batch axis open; fashion.pt the bundled
 #                      model's weights in tools/train_fashion_mnist.py's FashionConvNet
 #
 # Rows (each timed --repeat times, the two sides alternating; medians reported): gradient alone and

@@ -14,7 +14,8 @@ Two subcommands.
         OUT_DIR/resnet18.pt        state dict of torchvision's resnet18 with the initializers of
                                    --resnet-onnx (tools/export_torchvision.py's resnet18_bn), or, when
                                    that file is missing, built as export_torchvision.py builds it
-        OUT_DIR/resnet18.onnx      the same weights exported with the batch axis open (the
+        OUT_DIR/resnet18.onnx      the same weights exported with the batch axis open, batch norm folded as
+                                   torch.onnx.export does by default (the
                                    resnet18_bn file's batch is fixed at 1, and deepinside batches
                                    only what the file lets it)
       and checks that each .pt reproduces the ONNX file's reference logits where one exists, so that
@@ -180,9 +181,10 @@ def prepare(args):
         print(f"prepare: {resnet_pt} from {source}")
 
     # tools/export_torchvision.py's resnet18_bn has its batch axis fixed at 1, and deepinside refuses
-    # --batch with such a file: export the same weights again with the batch axis open. Batch norm
-    # stays as BatchNormalization nodes (TrainingMode.PRESERVE in eval mode, as export_torchvision.py
-    # does), so that the file holds PyTorch's parameters exactly, not a float32 folding of them.
+    # --batch with such a file: export the same weights again with the batch axis open, the way users
+    # export: torch.onnx.export's defaults in eval mode, which fold batch norm into the convolutions.
+    # PyTorch's side runs the unfolded model; the folding's float32 rounding is far below what the
+    # maps' comparison reports.
     resnet_onnx = os.path.join(out, "resnet18.onnx")
     if not os.path.exists(resnet_onnx):
         import io
@@ -194,19 +196,12 @@ def prepare(args):
         model.eval()
         x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
         buffer = io.BytesIO()
-        torch.onnx.export(model, x, buffer, opset_version=13, input_names=["input"],
-                          output_names=["logits"], training=torch.onnx.TrainingMode.PRESERVE,
-                          do_constant_folding=True,
+        torch.onnx.export(model, x, buffer, opset_version=13, input_names=["input"], output_names=["logits"],
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
         proto = onnx.load_from_string(buffer.getvalue())
         onnx.checker.check_model(proto)
-        inits = {t.name: t for t in proto.graph.initializer}
-        from onnx import numpy_helper
-        for name, value in model.state_dict().items():
-            if name.endswith("num_batches_tracked"):
-                continue
-            if name not in inits or not np.array_equal(numpy_helper.to_array(inits[name]), value.numpy()):
-                sys.exit(f"prepare: {resnet_onnx}: initializer {name} is not PyTorch's parameter")
+        if any(n.op_type == "BatchNormalization" for n in proto.graph.node):
+            sys.exit(f"prepare: {resnet_onnx}: the export kept BatchNormalization nodes; expected them folded")
         write_atomically(resnet_onnx, buffer.getvalue())
         print(f"prepare: {resnet_onnx} (batch axis open, the weights of {resnet_pt})")
 
