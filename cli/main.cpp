@@ -10,8 +10,10 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <new>
+#include <thread>
 
 namespace {
 
@@ -54,17 +56,22 @@ int main(int argc, char** argv) {
     };
     add("info", "Inputs, outputs and layers of a model, with shapes and parameter counts", deepinside::cli::add_info);
     add("classify", "Classify PNG/JPEG images: the top-K classes with scores", deepinside::cli::add_classify);
-    add("forward", "Run the model on a float32 .npy tensor and write its first output as .npy", deepinside::cli::add_forward);
+    add("forward", "Run the model on a float32 .npy tensor and write its first output as .npy",
+        deepinside::cli::add_forward);
     add("saliency", "Image-specific class saliency: gradient, DeconvNet or guided backprop signals and maps",
         deepinside::cli::add_saliency);
     add("bench", "Time forward or saliency passes (median and spread)", deepinside::cli::add_bench);
     add("verify", "Certify, layer by layer, that DeconvNet is the gradient except at ReLU (the paper's section 4)",
         deepinside::cli::add_verify);
-    add("class-model", "Class model images: gradient ascent on a class score with an L2 penalty (the paper's section 2)",
+    add("class-model",
+        "Class model images: gradient ascent on a class score with an L2 penalty (the paper's section 2)",
         deepinside::cli::add_class_model);
-    add("evaluate", "Score the saliency methods against ground truth: segmentation, pointing game, deletion/insertion, "
-        "randomisation", deepinside::cli::add_evaluate);
-    add("segment", "Weakly supervised segmentation from a saliency map: quantile seeds, colour GMMs, GraphCut, box (section 3.2)",
+    add("evaluate",
+        "Score the saliency methods against ground truth: segmentation, pointing game, deletion/insertion, "
+        "randomisation",
+        deepinside::cli::add_evaluate);
+    add("segment",
+        "Weakly supervised segmentation from a saliency map: quantile seeds, colour GMMs, GraphCut, box (section 3.2)",
         deepinside::cli::add_segment);
     try {
         app.parse(argc, argv);
@@ -76,7 +83,15 @@ int main(int argc, char** argv) {
         for (auto& [sub, run] : commands)
             if (sub->parsed()) return run();
     } catch (const deepinside::error& e) {
-        if (!deepinside::cli::is_secondary_rank()) fmt::print(stderr, "deepinside: error: {}\n", e.what());
+        if (deepinside::cli::is_secondary_rank()) {
+            // Under mpirun every rank meets an error of the options or the inputs alike, and rank 0
+            // prints it; mpirun ends the job as soon as one process exits non-zero, so the others
+            // give rank 0 time to print first. Should rank 0 not have failed, this rank still says why.
+            std::this_thread::sleep_for(std::chrono::seconds(3));
+            fmt::print(stderr, "deepinside: error: {}\n", e.what());
+            return 1;
+        }
+        fmt::print(stderr, "deepinside: error: {}\n", e.what());
         return 1;
     } catch (const std::bad_alloc&) {
         fmt::print(stderr, "deepinside: error: out of memory\n");

@@ -91,10 +91,16 @@ std::optional<int> run_share(const process_group& group, const std::function<voi
     } catch (const std::exception& e) {
         failure = e.what();
     }
-    const nlohmann::ordered_json mine = {
-        {"error", failure}, {"images", out.images}, {"lines", out.lines}, {"counts", out.counts}, {"seconds", out.seconds}};
+    const nlohmann::ordered_json mine = {{"error", failure},
+                                         {"images", out.images},
+                                         {"lines", out.lines},
+                                         {"counts", out.counts},
+                                         {"seconds", out.seconds}};
     const std::vector<std::string> parts = group.gather(mine.dump());
-    if (!group.is_root()) return failure.empty() ? 0 : 1;
+    // Rank 0 carries the run's status and prints every failure. The others exit 0 once they have
+    // handed theirs over: mpirun kills the whole job as soon as one process exits non-zero, and rank 0
+    // must live to print the message.
+    if (!group.is_root()) return 0;
     rank_output all;
     int status = 0;
     for (size_t r = 0; r < parts.size(); ++r) {

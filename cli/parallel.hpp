@@ -64,7 +64,8 @@ struct rank_output {
 /// (every rank must reach the gathering, or the others would wait for ever), which prints each
 /// failing rank's message and returns 1; otherwise rank 0 returns nullopt with `out` holding the
 /// whole run (images and lines in rank order, counts and seconds summed), having printed every rank's lines to
-/// `stream`, and the other ranks return their status to exit with.
+/// `stream`, and the other ranks return 0 (rank 0's status is the run's: mpirun ends the whole job
+/// as soon as a process exits non-zero, which could kill rank 0 before it prints).
 std::optional<int> run_share(const process_group& group, const std::function<void()>& work, rank_output& out,
                              std::FILE* stream);
 
