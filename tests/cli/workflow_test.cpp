@@ -594,7 +594,8 @@ BOOST_AUTO_TEST_CASE(display_options) {
     BOOST_TEST(std::count_if(with.begin(), with.end(), [](auto& n) { return n.find(".overlay.png") != std::string::npos; }) == 2);
     with.erase(std::remove_if(with.begin(), with.end(), [](auto& n) { return n.find(".overlay.png") != std::string::npos; }), with.end());
     BOOST_TEST(without == with, boost::test_tools::per_element());
-    for (const auto& im : read_json(s.path("without.json"))["images"]) BOOST_TEST(!im["maps"][0]["files"].contains("overlay"));
+    const json without_json = read_json(s.path("without.json")); // kept: a loop over a temporary's member dangles
+    for (const auto& im : without_json["images"]) BOOST_TEST(!im["maps"][0]["files"].contains("overlay"));
 
     // --panel: PREFIX.panel.png, the input and the three maps side by side.
     ok("saliency " + m + two + all + " --panel --out " + s.path("panel") + "/ --json " + s.path("panel.json"));

@@ -517,7 +517,10 @@ BOOST_AUTO_TEST_CASE(timing_96_and_224) {
         BOOST_TEST_MESSAGE("segment " << size << "x" << size << ": " << ms << " ms wall, " << cpu_ms << " ms CPU, IoU "
                                       << iou);
         BOOST_TEST(iou > 0.9);
-        BOOST_TEST(ms < 5000.0);
+        // A bound that a quadratic graph build (2.5e9 steps at 224x224) could not meet, and a linear one
+        // meets even in the sanitizer build on a loaded machine (5.1 s there with a fresh-root run of
+        // the suite beside it; some 0.1 s in Release).
+        BOOST_TEST(ms < 30000.0);
     }
 }
 
