@@ -25,24 +25,7 @@ preprocess_options preprocess_flags::resolve(const graph& g) const {
 }
 
 std::vector<std::string> load_labels(const std::string& labels_file, const std::string& model_path, const graph& g) {
-    std::string path = labels_file;
-    if (path.empty()) {
-        auto it = g.metadata.find("deepinside.labels");
-        if (it != g.metadata.end()) return split(it->second, ',');
-        std::filesystem::path p(model_path);
-        p.replace_extension(".labels.txt");
-        if (!std::filesystem::exists(p)) return {};
-        path = p.string();
-    }
-    std::ifstream in(path);
-    if (!in) throw io_error(fmt::format("{}: cannot open the labels file", path));
-    std::vector<std::string> labels;
-    for (std::string line; std::getline(in, line);) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        labels.push_back(line);
-    }
-    while (!labels.empty() && labels.back().empty()) labels.pop_back(); // blank lines at the end are not classes
-    return labels;
+    return read_class_labels(labels_file, model_path, g.metadata);
 }
 
 std::string label_of(const std::vector<std::string>& labels, int64_t c) {

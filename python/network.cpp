@@ -262,24 +262,7 @@ py::object shape_tuple(const shape_t& shape) {
 }
 
 /// Class names: the model's deepinside.labels metadata, else MODEL's sibling <stem>.labels.txt, else [].
-std::vector<std::string> labels_of(const model_networks& m) {
-    std::vector<std::string> labels;
-    if (auto it = m.model().metadata.find("deepinside.labels"); it != m.model().metadata.end()) {
-        size_t start = 0;
-        for (size_t comma; (comma = it->second.find(',', start)) != std::string::npos; start = comma + 1)
-            labels.push_back(it->second.substr(start, comma - start));
-        labels.push_back(it->second.substr(start));
-        return labels;
-    }
-    std::filesystem::path p(m.path());
-    p.replace_extension(".labels.txt");
-    std::ifstream in(p);
-    for (std::string line; std::getline(in, line);) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        labels.push_back(line);
-    }
-    return labels;
-}
+std::vector<std::string> labels_of(const model_networks& m) { return read_class_labels("", m.path(), m.model().metadata); }
 
 py::dict signals_dict(std::vector<method_signals>&& signals) {
     py::dict out;

@@ -46,6 +46,15 @@ void write_npy(const std::string& path, const tensor& t, write_durability durabi
 void write_text(const std::string& path, const std::string& text,
                 write_durability durability = write_durability::synced);
 
+// ---- Class names ------------------------------------------------------------------------------
+
+/// A model's class names: `labels_file` (one per line) when given; else the model's
+/// `deepinside.labels` metadata (comma-separated); else the file <model stem>.labels.txt beside
+/// `model_path` when it exists; else none. Carriage returns and blank lines at the end of a file are
+/// dropped. Throws io_error naming the file when a given one cannot be opened.
+std::vector<std::string> read_class_labels(const std::string& labels_file, const std::string& model_path,
+                                           const std::map<std::string, std::string>& metadata);
+
 // ---- Images -----------------------------------------------------------------------------------
 
 /// An 8-bit image, interleaved HWC, row-major, no padding between rows:

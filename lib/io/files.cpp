@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include <fcntl.h>
@@ -144,6 +146,33 @@ void sync_files(const std::string& path) {
     const int err = errno;
     ::close(fd);
     if (status != 0) throw io_error(fmt::format("{}: cannot flush the written files to disk: {}", path, std::strerror(err)));
+}
+
+std::vector<std::string> read_class_labels(const std::string& labels_file, const std::string& model_path,
+                                           const std::map<std::string, std::string>& metadata) {
+    std::vector<std::string> labels;
+    std::string path = labels_file;
+    if (path.empty()) {
+        if (auto it = metadata.find("deepinside.labels"); it != metadata.end()) {
+            size_t start = 0;
+            for (size_t comma; (comma = it->second.find(',', start)) != std::string::npos; start = comma + 1)
+                labels.push_back(it->second.substr(start, comma - start));
+            labels.push_back(it->second.substr(start));
+            return labels;
+        }
+        std::filesystem::path beside(model_path);
+        beside.replace_extension(".labels.txt");
+        if (!std::filesystem::exists(beside)) return labels;
+        path = beside.string();
+    }
+    std::ifstream in(path);
+    if (!in) throw io_error(fmt::format("{}: cannot open the labels file", path));
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        labels.push_back(line);
+    }
+    while (!labels.empty() && labels.back().empty()) labels.pop_back(); // blank lines at the end are not classes
+    return labels;
 }
 
 void write_text(const std::string& path, const std::string& text, write_durability durability) {
