@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // ONNX Runtime's CPU forward time for the README's comparison, measured in the same run as ours.
 // Usage: node tools/bench_onnxruntime.js MODEL.onnx --shape 1,3,224,224 --iters N --threads T [--warmup W]
+// Prints the version, min, max, median and peak_rss_mb (the process's peak resident memory, Node's own
+// included; MB = 10^6 bytes, as deepinside bench and tools/bench_pytorch.py print it).
 // Needs the npm package onnxruntime-node (tools/bench.sh installs it with --ignore-scripts under build/).
 'use strict';
 const ort = require('onnxruntime-node');
@@ -35,5 +37,6 @@ async function main() {
   console.log(`onnxruntime ${require('onnxruntime-node/package.json').version} threads ${threads}`);
   console.log(`min ${ms[0].toFixed(3)} ms\nmax ${ms[ms.length - 1].toFixed(3)} ms`);
   console.log(`median ${median.toFixed(3)} ms`);
+  if (process.resourceUsage) console.log(`peak_rss_mb ${(process.resourceUsage().maxRSS * 1024 / 1e6).toFixed(1)}`); // maxRSS: KiB
 }
 main().catch((e) => { console.error(`bench_onnxruntime: ${e.message}`); process.exit(1); });

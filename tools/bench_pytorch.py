@@ -11,7 +11,9 @@ timing: torchvision models get seeded random weights; --arch fashion rebuilds th
 from tools/train_fashion_mnist.py and loads the initializers of --onnx unless --onnx-free.
 
 Prints, each on its own line: the configuration, `torch <version> threads <n>`, `gflop <n>` (forward
-multiply-adds x2 of Conv and Linear layers, for the whole batch), `median <ms> ms`, and min/max/spread.
+multiply-adds x2 of Conv and Linear layers, for the whole batch), `median <ms> ms`, min/max/spread,
+and `peak_rss_mb <MB>`: the process's peak resident memory (getrusage; MB = 10^6 bytes, as
+`deepinside bench` prints it), the interpreter and torch's libraries included.
 
 Usage: /usr/bin/python3 tools/bench_pytorch.py --arch vgg16 --size 224 --batch 1 \\
            --what saliency --iters 10 --threads 2
@@ -19,6 +21,7 @@ Usage: /usr/bin/python3 tools/bench_pytorch.py --arch vgg16 --size 224 --batch 1
 
 import argparse
 import os
+import resource
 import statistics
 import sys
 import time
@@ -141,6 +144,8 @@ def main():
     print(f"min {min(times_ms):.3f} ms")
     print(f"max {max(times_ms):.3f} ms")
     print(f"spread {(max(times_ms) - min(times_ms)) / median * 100:.1f} %")
+    # Linux reports ru_maxrss in KiB.
+    print(f"peak_rss_mb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6:.1f}")
 
 
 if __name__ == "__main__":

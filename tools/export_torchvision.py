@@ -4,6 +4,7 @@
 For each architecture NAME this writes OUTDIR/NAME/:
 
   model.onnx     opset 13, input "input" [1,3,S,S], output "logits" [1,1000]
+                 (with --dynamic-batch: [batch,3,S,S] and [batch,1000], the batch axis open)
   input.npy      seeded standard-normal input, float32 [1,3,S,S]
   logits.npy     PyTorch's float32 output for input.npy, [1,1000]
   manifest.json  architecture, size, ONNX op types, top-1 class, timings, torch version
@@ -27,6 +28,7 @@ exercised. Every BatchNormalization is kept as a node, except in
 resnet18_folded, where it is folded into the preceding convolution before export.
 
 Usage: /usr/bin/python3 tools/export_torchvision.py OUTDIR [--archs a,b] [--size 224] [--signals]
+                                                      [--dynamic-batch]
 """
 
 import argparse
@@ -127,13 +129,17 @@ def fold_batchnorm(model, require_all=True):
     return folded
 
 
-def export_onnx(model, x, keep_batchnorm):
+def export_onnx(model, x, keep_batchnorm, dynamic_batch=False):
     buffer = io.BytesIO()
     # In eval mode the exporter fuses Conv+BatchNormalization; PRESERVE keeps the BN nodes
     # (as inference-mode BatchNormalization, since the model is in eval mode).
     training = torch.onnx.TrainingMode.PRESERVE if keep_batchnorm else torch.onnx.TrainingMode.EVAL
+    # deepinside refuses another batch than a fixed one (bench --batch 64 in tools/bench.sh): the
+    # open axis is an option so that the test set keeps the files its references were made with.
+    dynamic_axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None
     torch.onnx.export(model, x, buffer, opset_version=13, input_names=["input"],
-                      output_names=["logits"], training=training, do_constant_folding=True)
+                      output_names=["logits"], training=training, do_constant_folding=True,
+                      dynamic_axes=dynamic_axes)
     return buffer.getvalue()
 
 
@@ -248,7 +254,7 @@ def input_gradient(model, x, c, rule=None):
     return grad, dict(patched.counter)
 
 
-def export_one(name, out_dir, size, signals):
+def export_one(name, out_dir, size, signals, dynamic_batch=False):
     started = time.perf_counter()
     model = build(name)
     norms = make_parameters_nontrivial(model, size)
@@ -270,7 +276,8 @@ def export_one(name, out_dir, size, signals):
         logits = folded_logits
 
     export_start = time.perf_counter()
-    onnx_bytes = export_onnx(model, x, keep_batchnorm=(name != "resnet18_folded"))
+    onnx_bytes = export_onnx(model, x, keep_batchnorm=(name != "resnet18_folded"),
+                             dynamic_batch=dynamic_batch)
     export_seconds = time.perf_counter() - export_start
 
     import onnx
@@ -299,6 +306,9 @@ def export_one(name, out_dir, size, signals):
         "torchvision_version": torchvision.__version__, "weights": "random, torch.manual_seed(0)",
         "input": f"standard normal, torch.Generator seed {INPUT_SEED}",
     }
+
+    if dynamic_batch:
+        manifest["batch_axis"] = "open"
 
     if signals:
         signal_start = time.perf_counter()
@@ -352,6 +362,9 @@ def main():
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--signals", action="store_true",
                         help="also write gradient/deconvnet/guided.npy and class.txt")
+    parser.add_argument("--dynamic-batch", action="store_true",
+                        help="leave the batch axis of model.onnx open (input and logits); "
+                             "input.npy and logits.npy stay batch 1")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
@@ -363,7 +376,7 @@ def main():
                  f"{', '.join(DEFAULT_ARCHS + BENCHMARK_ARCHS)}")
     os.makedirs(args.out_dir, exist_ok=True)
     for name in archs:
-        m = export_one(name, args.out_dir, args.size, args.signals)
+        m = export_one(name, args.out_dir, args.size, args.signals, args.dynamic_batch)
         ops = ", ".join(f"{k}:{v}" for k, v in m["op_types"].items())
         print(f"{name}: class {m['top1_class']} (score {m['top1_score']:.4g}), "
               f"{m['onnx_bytes'] / 1e6:.1f} MB, export {m['export_seconds']} s, "
