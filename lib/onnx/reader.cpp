@@ -31,10 +31,13 @@
 #include "onnx/detail.hpp"
 
 #include <onnx/checker.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
 #include <onnx/shape_inference/implementation.h>
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -344,6 +347,11 @@ value_info read_value_info(const ::onnx::ValueInfoProto& vi, bool is_input, cons
     return out;
 }
 
+/// Large initializers are decoded twice (see read_model): once to check them before ONNX's checker
+/// runs, their values dropped at once, and once more after it, each protobuf copy freed as its
+/// values are taken. Small ones are kept from the first decoding.
+constexpr size_t values_decoded_twice = 1 << 16;
+
 graph build_graph(const ::onnx::ModelProto& model, const opset_map& opsets, const tensor_source& src) {
     const auto& gp = model.graph();
     graph g;
@@ -366,7 +374,8 @@ graph build_graph(const ::onnx::ModelProto& model, const opset_map& opsets, cons
         initializers.insert(t.name());
         if (!is_supported_type(t.data_type()) && t.data_type() != ::onnx::TensorProto::UNDEFINED && !used.count(t.name()))
             continue;
-        g.constants[t.name()] = decode_tensor(t, fmt::format("initializer '{}'", t.name()), src);
+        constant& c = g.constants[t.name()] = decode_tensor(t, fmt::format("initializer '{}'", t.name()), src);
+        if (c.floats.size() + c.ints.size() > values_decoded_twice) std::vector<float>().swap(c.floats), std::vector<int64_t>().swap(c.ints);
     }
 
     for (const auto& np : gp.node()) {
@@ -408,6 +417,22 @@ graph build_graph(const ::onnx::ModelProto& model, const opset_map& opsets, cons
                                             "only graphs that compute from an input are supported", src.file));
     for (const auto& out : gp.output()) g.outputs.push_back(read_value_info(out, false, src.file));
     return g;
+}
+
+/// The values build_graph dropped, decoded again (every check passed the first time), each
+/// initializer's protobuf storage freed as soon as its values are in `g`.
+void take_large_values(::onnx::ModelProto& model, graph& g, const tensor_source& src) {
+    for (auto& t : *model.mutable_graph()->mutable_initializer()) {
+        auto it = g.constants.find(t.name());
+        if (it == g.constants.end() || !it->second.floats.empty() || !it->second.ints.empty() || element_count(it->second.shape) == 0)
+            continue;
+        it->second = decode_tensor(t, fmt::format("initializer '{}'", t.name()), src);
+        std::string().swap(*t.mutable_raw_data());
+        google::protobuf::RepeatedField<float>().Swap(t.mutable_float_data());
+        google::protobuf::RepeatedField<int64_t>().Swap(t.mutable_int64_data());
+        google::protobuf::RepeatedField<int32_t>().Swap(t.mutable_int32_data());
+        google::protobuf::RepeatedField<double>().Swap(t.mutable_double_data());
+    }
 }
 
 // A copy of `model` for shape inference without the bulk of the weights: inference needs every
@@ -513,25 +538,26 @@ std::string printable(const char* text) {
 
 bool has_control_characters(const char* text) { return printable(text) != text; }
 
-graph read_model(const std::string& bytes, const std::string& source, const std::string& base_dir,
-                 const read_options& options) {
-    if (bytes.empty()) throw model_error(fmt::format("{}: the file is empty, not a valid ONNX protobuf", source));
-    check_size(bytes.size(), source, options);
-    ::onnx::ModelProto model;
-    if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-        // torch.save writes a zip archive (since PyTorch 1.6) or, before that, a pickle stream:
-        // people hand those over expecting them to work, so say what the file is and what to do.
-        const bool zip = bytes.compare(0, 4, "PK\x03\x04") == 0;
-        const bool pickle = bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x80 &&
-                            static_cast<unsigned char>(bytes[1]) >= 2 && static_cast<unsigned char>(bytes[1]) <= 5;
-        if (zip || pickle)
-            throw model_error(fmt::format(
-                "{}: not a valid ONNX protobuf: this looks like a PyTorch checkpoint (torch.save writes a {}); export the model "
-                "to ONNX first, e.g. torch.onnx.export(model.eval(), torch.randn(1, 3, 224, 224), \"model.onnx\")",
-                source, zip ? "zip archive" : "pickle stream"));
-        throw model_error(fmt::format("{}: not a valid ONNX protobuf (truncated, or not an ONNX model)", source));
-    }
+/// Throws the error for bytes protobuf could not parse, given their first bytes.
+[[noreturn]] void refuse_unparsed(const std::string& head, const std::string& source) {
+    // torch.save writes a zip archive (since PyTorch 1.6) or, before that, a pickle stream:
+    // people hand those over expecting them to work, so say what the file is and what to do.
+    const bool zip = head.compare(0, 4, "PK\x03\x04") == 0;
+    const bool pickle = head.size() >= 2 && static_cast<unsigned char>(head[0]) == 0x80 &&
+                        static_cast<unsigned char>(head[1]) >= 2 && static_cast<unsigned char>(head[1]) <= 5;
+    if (zip || pickle)
+        throw model_error(fmt::format(
+            "{}: not a valid ONNX protobuf: this looks like a PyTorch checkpoint (torch.save writes a {}); export the model "
+            "to ONNX first, e.g. torch.onnx.export(model.eval(), torch.randn(1, 3, 224, 224), \"model.onnx\")",
+            source, zip ? "zip archive" : "pickle stream"));
+    throw model_error(fmt::format("{}: not a valid ONNX protobuf (truncated, or not an ONNX model)", source));
+}
 
+/// The graph of a parsed model: our checks, ONNX's, then the weights. Peak memory is the protobuf
+/// and one tensor: large initializers are checked (decoded and dropped) before ONNX's checker, which
+/// reads the protobuf's copies, and taken after it, each protobuf copy freed as it is taken.
+graph read_model(::onnx::ModelProto& model, const std::string& source, const std::string& base_dir, uint64_t file_bytes,
+                 const read_options& options) {
     const opset_map opsets = read_versions(model, source);
     auto* g = model.mutable_graph();
     name_nodes(*g);
@@ -539,22 +565,31 @@ graph read_model(const std::string& bytes, const std::string& source, const std:
 
     tensor_source src;
     src.file = source;
-    src.file_bytes = bytes.size();
+    src.file_bytes = file_bytes;
     src.base_dir = base_dir;
     src.allow_external = options.allow_external_data;
     graph result = build_graph(model, opsets, src);
 
     if (model.ir_version() <= checker_max_ir_version && opsets.at("") <= checker_max_opset)
         run_onnx_checks(model, src);
+    take_large_values(model, result, src);
     return result;
 }
 
-} // namespace
+graph read_model(const std::string& bytes, const std::string& source, const std::string& base_dir,
+                 const read_options& options) {
+    if (bytes.empty()) throw model_error(fmt::format("{}: the file is empty, not a valid ONNX protobuf", source));
+    check_size(bytes.size(), source, options);
+    ::onnx::ModelProto model;
+    if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) refuse_unparsed(bytes.substr(0, 4), source);
+    return read_model(model, source, base_dir, bytes.size(), options);
+}
 
-graph read_onnx_bytes(const std::string& bytes, const std::string& source, const std::string& base_dir,
-                      const read_options& options) {
+/// Rethrows a reader error with the control characters of names escaped.
+template <typename F>
+graph with_printable_errors(F&& read) {
     try {
-        return read_model(bytes, source, base_dir, options);
+        return read();
     } catch (const model_error& e) {
         if (has_control_characters(e.what())) throw model_error(printable(e.what()));
         throw;
@@ -565,6 +600,13 @@ graph read_onnx_bytes(const std::string& bytes, const std::string& source, const
         if (has_control_characters(e.what())) throw io_error(printable(e.what()));
         throw;
     }
+}
+
+} // namespace
+
+graph read_onnx_bytes(const std::string& bytes, const std::string& source, const std::string& base_dir,
+                      const read_options& options) {
+    return with_printable_errors([&] { return read_model(bytes, source, base_dir, options); });
 }
 
 graph read_onnx(const std::string& path, const read_options& options) {
@@ -580,16 +622,31 @@ graph read_onnx(const std::string& path, const read_options& options) {
     if (size == 0) throw model_error(fmt::format("{}: the file is empty, not a valid ONNX protobuf", path));
     check_size(size, path, options);
 
+    // Parsed from the file as it is read, with no copy of its bytes held beside the protobuf.
     std::ifstream in(path, std::ios::binary);
     if (!in) throw io_error(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
-    std::string bytes(static_cast<size_t>(size), '\0');
-    in.read(bytes.data(), static_cast<std::streamsize>(size));
-    if (in.gcount() != static_cast<std::streamsize>(size))
-        throw io_error(fmt::format("{}: read {} of {} bytes", path, in.gcount(), size));
-
     fs::path folder = fs::path(path).parent_path();
     if (folder.empty()) folder = ".";
-    return read_onnx_bytes(bytes, path, folder.string(), options);
+    return with_printable_errors([&] {
+        ::onnx::ModelProto model;
+        bool parsed = false;
+        {
+            google::protobuf::io::IstreamInputStream stream(&in);
+            google::protobuf::io::CodedInputStream coded(&stream);
+            coded.SetTotalBytesLimit(static_cast<int>(std::min<uint64_t>(size, protobuf_max_bytes)));
+            parsed = model.ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage() &&
+                     static_cast<uint64_t>(coded.CurrentPosition()) == size;
+        }
+        if (in.bad()) throw io_error(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
+        if (!parsed) {
+            std::ifstream again(path, std::ios::binary);
+            std::string head(4, '\0');
+            again.read(head.data(), 4);
+            head.resize(static_cast<size_t>(std::max<std::streamsize>(again.gcount(), 0)));
+            refuse_unparsed(head, path);
+        }
+        return read_model(model, path, folder.string(), size, options);
+    });
 }
 
 } // namespace deepinside
