@@ -1,6 +1,8 @@
 // deepinside bench MODEL [--input X.npy] --what forward|saliency|saliency-all --iters N --threads T [--check none|outputs|all]
+//                 [--mark-iterations]
 // Times whole calls on a network built once (primitive creation is outside the timed region) and
-// prints the median, the spread, and the arithmetic rate of the convolutions and matrix products.
+// prints the median, the spread, the arithmetic rate of the convolutions and matrix products, and the
+// process's peak resident memory (`peak_rss_mb`, MB = 10^6 bytes, as tools/bench_pytorch.py prints it).
 #include "commands.hpp"
 #include "common.hpp"
 #include "inputs.hpp"
@@ -15,6 +17,8 @@
 #include <cstdlib>
 #include <memory>
 #include <random>
+
+#include <sys/resource.h>
 
 namespace deepinside::cli {
 
@@ -46,6 +50,7 @@ command add_bench(CLI::App& app) {
         std::string model, input, what = "forward", check = "outputs";
         int iters = 20, threads = 0, warmup = 3;
         int64_t batch = 1;
+        bool mark = false;
     };
     auto o = std::make_shared<options>();
     app.add_option("MODEL", o->model, "ONNX model file")->required();
@@ -59,6 +64,9 @@ command add_bench(CLI::App& app) {
                    "signal, as the other commands do)")
         ->capture_default_str()->check(CLI::IsMember({"none", "outputs", "all"}));
     app.add_option("--warmup", o->warmup, "Untimed iterations first")->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_flag("--mark-iterations", o->mark,
+                 "Print `iteration_start I` before and `iteration I <ms> ms` after each timed iteration, on the stdout "
+                 "DNNL_VERBOSE=1 writes to, so that its lines can be split per iteration (tools/bench_profile.sh)");
     add_threads_option(app, o->threads);
     return [o, batch] {
         if (batch->count() && !o->input.empty())
@@ -82,7 +90,8 @@ command add_bench(CLI::App& app) {
             std::normal_distribution<float> normal;
             for (auto& v : x.data) v = normal(rng);
         }
-        network net(g, x.shape, engine_flags(o->threads, "gradient",
+        // The network takes the graph over: the weights are held once, as a long-running program would.
+        network net(std::move(g), x.shape, engine_flags(o->threads, "gradient",
                                               o->check == "none" ? finite_check::none
                                               : o->check == "all" ? finite_check::all
                                                                   : finite_check::outputs));
@@ -101,14 +110,17 @@ command add_bench(CLI::App& app) {
         for (int i = 0; i < o->warmup; ++i) once();
         std::vector<double> ms;
         for (int i = 0; i < o->iters; ++i) {
+            // fmt::print and oneDNN's verbose lines share C's stdout buffer, so the markers keep their place.
+            if (o->mark) fmt::print("iteration_start {}\n", i);
             const auto t0 = std::chrono::steady_clock::now();
             once();
             ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+            if (o->mark) fmt::print("iteration {} {:.3f} ms\n", i, ms.back());
         }
         std::sort(ms.begin(), ms.end());
         const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
         // A backward-data pass costs what the forward does; one forward serves every request.
-        const double gflop = forward_flops(g, net) * (1.0 + double(requests.size())) * 1e-9;
+        const double gflop = forward_flops(net.model(), net) * (1.0 + double(requests.size())) * 1e-9;
         const char* policy = std::getenv("OMP_WAIT_POLICY");
         const char* spin = std::getenv("GOMP_SPINCOUNT");
         fmt::print("model {}\ninput {}\nwhat {} ({} backward requests)\ncheck {}\n", o->model, to_string(x.shape), o->what,
@@ -119,6 +131,11 @@ command add_bench(CLI::App& app) {
         fmt::print("min {:.3f} ms\nmax {:.3f} ms\nspread {:.3f} ms ({:.1f} % of the median)\n", ms.front(), ms.back(),
                    ms.back() - ms.front(), 100.0 * (ms.back() - ms.front()) / median);
         fmt::print("gflop {:.4f}\ngflops_per_s {:.1f}\n", gflop, gflop / (median * 1e-3));
+        // Peak resident memory of the whole process (model, plans, activations, oneDNN's scratch):
+        // Linux gives ru_maxrss in KiB; MB here is 10^6 bytes.
+        rusage usage{};
+        getrusage(RUSAGE_SELF, &usage);
+        fmt::print("peak_rss_mb {:.1f}\n", double(usage.ru_maxrss) * 1024.0 / 1e6);
         double total = 0;
         for (double t : ms) total += t;
         fmt::print("mean {:.3f} ms\n", total / double(ms.size())); // what a collapse under load shows first

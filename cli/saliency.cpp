@@ -203,7 +203,10 @@ command add_saliency(CLI::App& app) {
             graph g = read_onnx(o->model);
             const auto labels = load_labels(o->labels, o->model, g);
             const image_flags::resolved how = o->pre.resolve(g);
-            const engine_options engine = engine_flags(threads, o->nonrelu);
+            engine_options engine = engine_flags(threads, o->nonrelu);
+            // The tensors a request reads must not be fused away.
+            if (!o->layer.empty()) engine.keep.push_back(o->layer);
+            if (!o->wrt.empty()) engine.keep.push_back(o->wrt);
 
             // The units of work: each picture (batched below), or the --input tensor as one batch.
             std::optional<output_names> names;

@@ -25,20 +25,27 @@ model_networks::model_networks(const std::string& path, const engine_options& op
     if (graph_.inputs.empty()) throw model_error(fmt::format("{}: the graph has no input", graph_.source));
 }
 
-network& model_networks::compiled_for(const shape_t& shape) {
-    const auto hit =
-        std::find_if(compiled_.begin(), compiled_.end(), [&](const auto& n) { return n->input_shape() == shape; });
+network& model_networks::compiled_for(const shape_t& shape, const std::vector<std::string>& keep) {
+    // A network fuses layers away (engine_options::fuse) unless told to keep them: one compiled with
+    // every kept name serves any request naming fewer.
+    const auto serves = [&](const compiled_network& c) {
+        return c.net->input_shape() == shape &&
+               std::all_of(keep.begin(), keep.end(), [&](const std::string& k) { return c.keep.count(k) != 0; });
+    };
+    const auto hit = std::find_if(compiled_.begin(), compiled_.end(), serves);
     if (hit != compiled_.end()) {
         compiled_.splice(compiled_.begin(), compiled_, hit);
     } else {
-        compiled_.push_front(std::make_unique<network>(graph_, shape, options_));
+        engine_options options = options_;
+        options.keep.insert(options.keep.end(), keep.begin(), keep.end());
+        compiled_.push_front({std::set<std::string>(keep.begin(), keep.end()), std::make_unique<network>(graph_, shape, options)});
         if (compiled_.size() > max_compiled_) compiled_.pop_back();
     }
-    return *compiled_.front();
+    return *compiled_.front().net;
 }
 
 network& model_networks::any_compiled() {
-    if (!compiled_.empty()) return *compiled_.front();
+    if (!compiled_.empty()) return *compiled_.front().net;
     shape_t shape = graph_.inputs.front().shape;
     if (!shape.empty() && shape[0] < 0) shape[0] = 1;
     if (std::any_of(shape.begin(), shape.end(), [](int64_t d) { return d < 0; }))
@@ -97,7 +104,10 @@ tensor stack(std::vector<tensor>&& parts) {
 
 std::vector<method_signals> model_networks::saliency(const tensor& x, const saliency_request& request) {
     const std::lock_guard lock(mutex_);
-    network& net = compiled_for(x.shape);
+    std::vector<std::string> keep;
+    if (request.layer_target) keep.push_back(request.layer_target->tensor);
+    if (!request.wrt.empty()) keep.push_back(request.wrt);
+    network& net = compiled_for(x.shape, keep);
     net.forward(x);
     std::vector<target> targets;
     if (request.layer_target) {
@@ -149,7 +159,7 @@ std::vector<std::string> model_networks::tensor_names() {
 std::vector<shape_t> model_networks::compiled_shapes() {
     const std::lock_guard lock(mutex_);
     std::vector<shape_t> shapes;
-    for (const auto& n : compiled_) shapes.push_back(n->input_shape());
+    for (const auto& c : compiled_) shapes.push_back(c.net->input_shape());
     return shapes;
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <list>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -60,14 +61,18 @@ public:
 private:
     /// The network compiled for `shape`, compiled now when it is not cached (the least recently used
     /// one is dropped beyond max_compiled). Called with mutex_ held.
-    network& compiled_for(const shape_t& shape);
+    network& compiled_for(const shape_t& shape, const std::vector<std::string>& keep = {});
     network& any_compiled();
 
     std::string path_;
     graph graph_;
     engine_options options_;
     size_t max_compiled_;
-    std::list<std::unique_ptr<network>> compiled_; ///< most recently used first
+    struct compiled_network {
+        std::set<std::string> keep; ///< the names kept readable under fusion (engine_options::keep)
+        std::unique_ptr<network> net;
+    };
+    std::list<compiled_network> compiled_; ///< most recently used first
     std::mutex mutex_; ///< one call at a time per model: a network holds the state of its last pass
 };
 

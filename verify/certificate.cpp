@@ -165,13 +165,19 @@ const dtensor* constant_input(const reference_network& ref, const node& n, size_
 
 } // namespace
 
+/// The verifier reads and differentiates at every layer: nothing may be fused away.
+engine_options unfused(engine_options o) {
+    o.fuse = false;
+    return o;
+}
+
 struct verifier::impl {
     verify_options opt;
     network net;
     reference_network ref;
 
     impl(const graph& g, const shape_t& shape, verify_options o)
-        : opt(std::move(o)), net(g, shape, opt.engine), ref(net.model()) {
+        : opt(std::move(o)), net(g, shape, unfused(opt.engine)), ref(net.model()) {
         if (shape.empty() || shape[0] != 1)
             throw input_error(fmt::format("{}: the verifier certifies one image at a time; input shape {}", g.source,
                                           to_string(shape)));

@@ -68,6 +68,20 @@ struct engine_options {
     int threads = 0;
     nonrelu_policy nonrelu = nonrelu_policy::refuse;
     finite_check check = finite_check::outputs;
+    /// Fusion, on by default: a BatchNormalization right after a Conv is folded into the
+    /// convolution's weights and bias, and a Relu or Clip right after a Conv (or after that folded
+    /// batch norm) is applied by the convolution itself (a oneDNN post-op), so neither the tensor
+    /// between them is stored nor a pass over it is made. Only where that tensor has no other reader,
+    /// is not a graph output, the class-score tensor, or named in `keep`. A fused-away tensor cannot
+    /// be read nor differentiated at: read() and backward() throw input_error naming it and `keep`.
+    /// Gradients are unchanged: the ReLU mask 1(x > 0) equals 1(relu(x) > 0), and batch norm in
+    /// inference is the affine map the folded weights apply (rounded once, as an EVAL-mode export's
+    /// own folding is). Under finite_check::all activations are not fused (the check must see a NaN
+    /// before a ReLU maps it to 0); batch norms still are. The verifier compiles with fusion off: it
+    /// reads every layer.
+    bool fuse = true;
+    /// Tensor (or node) names that must stay readable under fusion: a --layer target, a --wrt tensor.
+    std::vector<std::string> keep;
 };
 
 /// The "visualised neuron activity f" a backward pass starts from.
@@ -107,6 +121,9 @@ public:
     /// here; backward plans are created by prepare_backward() or on the first backward() of a kind.
     /// To differentiate probabilities rather than scores, target probability_tensor().
     network(const graph& g, const shape_t& input_shape, const engine_options& options = {});
+    /// The same, taking the graph over instead of copying it: its weights are then held once (the
+    /// network reads them in place where its primitives take the plain layout, see model()).
+    network(graph&& g, const shape_t& input_shape, const engine_options& options = {});
     ~network();
     network(const network&) = delete;
     network& operator=(const network&) = delete;

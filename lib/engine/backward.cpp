@@ -106,6 +106,9 @@ std::vector<tensor> network::impl::backward(const std::vector<backward_request>&
     if (requests.empty()) return {};
     // Names may be tensors or the nodes computing them (as `info` lists both).
     const std::string wrt = wrt_name.empty() ? input_name : tensor_name_of(wrt_name);
+    require_stored(wrt);
+    for (const backward_request& r : requests)
+        if (!r.what.tensor.empty()) require_stored(tensor_name_of(r.what.tensor));
     std::vector<tensor> results(requests.size());
     std::vector<std::pair<engine::backward_plan*, int64_t>> where(requests.size()); // each request's plan and slice
     // Requests on the same target tensor share one stacked pass.

@@ -96,6 +96,24 @@ void forward_builder::add(dnnl::primitive p, std::unordered_map<int, dnnl::memor
 
 void forward_builder::add_host(std::function<void()> fn) { steps_.push_back({{}, {}, std::move(fn), node_->name}); }
 
+void forward_builder::enable_fusion(std::set<std::string> kept, bool activations) {
+    fuse_ = true;
+    fuse_activations_ = activations;
+    kept_ = std::move(kept);
+    for (const value_info& out : g_.outputs) kept_.insert(out.name);
+    readers_.clear();
+    for (const node& n : g_.nodes)
+        for (size_t i = 0; i < n.inputs.size(); ++i)
+            if (!n.inputs[i].empty()) readers_[n.inputs[i]].emplace_back(&n, i);
+}
+
+const node* forward_builder::sole_consumer(const std::string& tensor) const {
+    if (!fuse_ || kept_.count(tensor)) return nullptr;
+    auto it = readers_.find(tensor);
+    if (it == readers_.end() || it->second.size() != 1 || it->second.front().second != 0) return nullptr;
+    return it->second.front().first;
+}
+
 // ---------------------------------------------------------------- backward
 
 const activation& backward_builder::forward_value(const std::string& name) const {

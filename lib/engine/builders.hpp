@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -64,6 +65,23 @@ public:
     void add(dnnl::primitive p, std::unordered_map<int, dnnl::memory> args);
     void add_host(std::function<void()> fn);
 
+    // Fusion (engine_options::fuse): a producer applying its tensor's one consumer itself.
+    /// Turns fusion on, with the tensors that must stay readable (kept names, graph outputs);
+    /// `activations`: whether an activation may be applied by its producer (not when every tensor
+    /// is checked for NaN: a ReLU maps NaN to 0, so its input must be stored to be checked).
+    void enable_fusion(std::set<std::string> kept, bool activations);
+    bool fuses_activations() const { return fuse_activations_; }
+    /// The node reading `tensor` when its producer may apply that node itself: fusion is on, the
+    /// tensor is not kept, and exactly one input of one node reads it, that node's first (its data
+    /// input). nullptr otherwise.
+    const node* sole_consumer(const std::string& tensor) const;
+    /// Records that the producer of `tensor` applied its sole consumer: the tensor's memory holds the
+    /// consumer's result, and the consumer's op (asking absorbed()) passes that memory on.
+    void absorb(const std::string& tensor) { absorbed_.insert(tensor); }
+    bool absorbed(const std::string& tensor) const { return absorbed_.count(tensor) != 0; }
+    /// The tensors fused away, which hold a later tensor's values (not readable, see engine_options::fuse).
+    const std::set<std::string>& absorbed_tensors() const { return absorbed_; }
+
 private:
     const graph& g_;
     dnnl::engine eng_;
@@ -71,6 +89,9 @@ private:
     step_list& steps_;
     const node* node_ = nullptr;
     std::map<std::pair<std::string, std::string>, dnnl::memory> reordered_; // (tensor, layout) → copy
+    bool fuse_ = false, fuse_activations_ = false;
+    std::set<std::string> kept_, absorbed_;
+    std::map<std::string, std::vector<std::pair<const node*, size_t>>> readers_; ///< tensor → (node, input slot)
 };
 
 /// Per-slice rules of a running backward pass: slice k of the stacked batch uses rules[k].

@@ -107,7 +107,8 @@ void engine::run_steps(step_list& steps, dnnl::stream& s) {
     s.wait();
 }
 
-network::impl::impl(const graph& model, const shape_t& shape, const engine_options& opts) : g(model), options(opts), input_shape(shape) {
+network::impl::impl(graph model, const shape_t& shape, const engine_options& opts)
+    : g(std::move(model)), options(opts), input_shape(shape) {
     if (options.threads < 0)
         throw input_error(fmt::format("engine_options.threads is {}: give a positive number of threads, or 0 for the default",
                                       options.threads));
@@ -134,6 +135,7 @@ network::impl::impl(const graph& model, const shape_t& shape, const engine_optio
     acts[input_name] = {shape, dnnl::memory(engine::plain_desc(shape), eng)};
     tensor_names.push_back(input_name);
     engine::forward_builder fb(g, eng, acts, forward_steps);
+    if (options.fuse) fb.enable_fusion(kept_under_fusion(), options.check != finite_check::all);
     const passes::shape_lookup shape_of_activation = [this](const std::string& name) -> const shape_t* {
         auto it = acts.find(name);
         return it == acts.end() ? nullptr : &it->second.shape;
@@ -186,6 +188,7 @@ network::impl::impl(const graph& model, const shape_t& shape, const engine_optio
             if (!out.empty() && !acts.count(out)) out.clear();
     }
     g.nodes = std::move(compiled);
+    fused_away = fb.absorbed_tensors();
     if (g.outputs.empty()) throw model_error(fmt::format("{}: the graph has no output", g.source));
     for (const auto& out : g.outputs)
         if (!acts.count(out.name)) throw model_error(fmt::format("{}: graph output '{}' is never computed", g.source, out.name));
@@ -209,6 +212,29 @@ network::impl::impl(const graph& model, const shape_t& shape, const engine_optio
     }
 }
 
+std::set<std::string> network::impl::kept_under_fusion() const {
+    std::set<std::string> kept{input_name};
+    for (const std::string& name : options.keep) {
+        kept.insert(name);
+        for (const node& n : g.nodes) // a node's name stands for its outputs (as in tensor_name_of)
+            if (n.name == name) kept.insert(n.outputs.begin(), n.outputs.end());
+    }
+    // The class scores are read by every saliency request: the input of a final softmax stays.
+    if (!g.outputs.empty())
+        if (auto p = g.producer_of(g.outputs.front().name))
+            if (g.nodes[*p].op_type == "Softmax" || g.nodes[*p].op_type == "LogSoftmax") kept.insert(g.nodes[*p].inputs.at(0));
+    return kept;
+}
+
+void network::impl::require_stored(const std::string& tensor) const {
+    if (!fused_away.count(tensor)) return;
+    throw input_error(fmt::format(
+        "{}: tensor '{}' is not stored: fusion applied the layer after it in place (a batch norm folded into the "
+        "convolution before it, or an activation applied by that convolution); keep it with engine_options::keep "
+        "(deepinside does so for --layer and --wrt), or compile with engine_options::fuse = false",
+        g.source, tensor));
+}
+
 const std::string& network::impl::tensor_name_of(const std::string& name) const {
     if (auto it = acts.find(name); it != acts.end()) return it->first;
     for (const node& n : g.nodes)
@@ -224,6 +250,8 @@ const std::string& network::impl::tensor_name_of(const std::string& name) const 
 
 network::network(const graph& g, const shape_t& input_shape, const engine_options& options)
     : impl_(std::make_unique<impl>(g, input_shape, options)) {}
+network::network(graph&& g, const shape_t& input_shape, const engine_options& options)
+    : impl_(std::make_unique<impl>(std::move(g), input_shape, options)) {}
 network::~network() = default;
 
 const shape_t& network::input_shape() const { return impl_->input_shape; }
@@ -259,6 +287,7 @@ std::vector<tensor> network::forward(const tensor& input) {
 }
 
 tensor network::read(const std::string& name) const {
+    impl_->require_stored(impl_->tensor_name_of(name));
     const engine::thread_scope scope(impl_->threads); // the first read of a tensor creates its reorder
     return impl_->read(name);
 }

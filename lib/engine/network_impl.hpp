@@ -15,6 +15,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,10 +58,11 @@ struct network::impl {
     std::map<std::string, dnnl::reorder> read_reorders; ///< see reorder_to_plain()
     bool forward_done = false;
     size_t folded_nodes = 0; ///< nodes evaluated at compile time (see constant_folding.hpp)
+    std::set<std::string> fused_away; ///< tensors fusion does not store (engine_options::fuse)
     int threads = 1; ///< options.threads resolved (see default_threads())
 
     /// Compiles the forward plan for `shape` (network.cpp).
-    impl(const graph& model, const shape_t& shape, const engine_options& opts);
+    impl(graph model, const shape_t& shape, const engine_options& opts);
 
     /// The plan for (target tensor, wrt, stacked requests), built on first use (backward.cpp).
     engine::backward_plan& plan_for(const std::string& from, const std::string& wrt, int64_t stack);
@@ -93,6 +95,11 @@ struct network::impl {
         auto it = acts.find(name);
         return it != acts.end() ? it->second : acts.at(tensor_name_of(name));
     }
+    /// What fusion must leave readable: the input, engine_options::keep (tensor names, and node
+    /// names for their outputs) and the class scores; graph outputs are kept by the builder.
+    std::set<std::string> kept_under_fusion() const;
+    /// Throws input_error when fusion did not store `tensor` (a tensor name).
+    void require_stored(const std::string& tensor) const;
     /// The activation tensor's name for a tensor or node name (network.cpp).
     const std::string& tensor_name_of(const std::string& name) const;
 

@@ -1,5 +1,6 @@
 // Conv: oneDNN convolution forward; backward-data with the same (flipped) kernel — the paper's
 // "DeconvNet = gradient" identity for convolution. Weight gradients are never computed.
+#include "ops/fusion.hpp"
 #include "ops/op.hpp"
 #include "ops/window.hpp"
 
@@ -30,24 +31,27 @@ public:
         dst_dims_ = {x[0], out_channels_, win_.out[0], win_.out[1]};
         weight_dims_ = groups_ == 1 ? engine::dims{w.shape[0], w.shape[1], w.shape[2], w.shape[3]}
                                     : engine::dims{groups_, w.shape[0] / groups_, w.shape[1], w.shape[2], w.shape[3]};
-        // Our own copy of the weights: the backward plan converts them again for its own primitive.
-        weights_ = w.floats;
-        if (element_count(w.shape) != static_cast<int64_t>(weights_.size()))
-            throw model_error(fmt::format("{}: weights hold {} values for shape {}", node_.describe(), weights_.size(), to_string(w.shape)));
-        weights_plain_ = engine::view(fb.eng(), {weight_dims_, dt::f32, groups_ == 1 ? tag::oihw : tag::goihw}, weights_.data());
+        if (w.is_int || element_count(w.shape) != static_cast<int64_t>(w.floats.size()))
+            throw model_error(fmt::format("{}: weights hold {} values for shape {}", node_.describe(), w.floats.size(), to_string(w.shape)));
+        // Read in place from the graph's constant (each pass converts them into its primitive's
+        // layout), unless a folded batch norm makes them our own (fuse_followers).
+        weights_data_ = const_cast<float*>(w.floats.data()); // never written
         has_bias_ = fb.has_input(2);
+        if (has_bias_) {
+            const constant& b = fb.constant_input(2, "bias");
+            if (b.is_int || static_cast<int64_t>(b.floats.size()) != out_channels_)
+                throw model_error(fmt::format("{}: bias has {} values for {} output channels", node_.describe(), element_count(b.shape), out_channels_));
+            bias_ = b.floats;
+        }
+        fuse_followers(fb, w.floats);
+        weights_plain_ = engine::view(fb.eng(), {weight_dims_, dt::f32, groups_ == 1 ? tag::oihw : tag::goihw}, weights_data_);
 
         auto pd = forward_pd(fb.eng(), x[0]);
         dnnl::memory src = fb.input_as(0, pd.src_desc());
         dnnl::memory weights = fb.convert_now(weights_plain_, pd.weights_desc());
         dnnl::memory dst = fb.allocate(pd.dst_desc());
         std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
-        if (has_bias_) {
-            const constant& b = fb.constant_input(2, "bias");
-            if (element_count(b.shape) != out_channels_)
-                throw model_error(fmt::format("{}: bias has {} values for {} output channels", node_.describe(), element_count(b.shape), out_channels_));
-            args[DNNL_ARG_BIAS] = fb.constant_memory(b, {out_channels_});
-        }
+        if (has_bias_) args[DNNL_ARG_BIAS] = engine::view(fb.eng(), {{out_channels_}, dt::f32, tag::x}, bias_.data());
         fb.add(dnnl::convolution_forward(pd), std::move(args));
         fb.define_output(0, {dst_dims_.begin(), dst_dims_.end()}, dst);
     }
@@ -59,12 +63,23 @@ public:
         auto hint = forward_pd(bb.eng(), n);
         auto s = src_dims_, d = dst_dims_;
         s[0] = d[0] = n;
-        dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, {s, dt::f32, tag::any},
-                                                   {weight_dims_, dt::f32, tag::any}, {d, dt::f32, tag::any},
-                                                   {win_.stride[0], win_.stride[1]}, win_.dnnl_dilation(),
-                                                   {win_.pad_begin[0], win_.pad_begin[1]},
-                                                   {win_.pad_end_eff[0], win_.pad_end_eff[1]});
-        dnnl::convolution_backward_data::primitive_desc pd(desc, bb.eng(), hint);
+        const auto make_pd = [&](tag diff_src_tag) {
+            dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, {s, dt::f32, diff_src_tag},
+                                                       {weight_dims_, dt::f32, tag::any}, {d, dt::f32, tag::any},
+                                                       {win_.stride[0], win_.stride[1]}, win_.dnnl_dilation(),
+                                                       {win_.pad_begin[0], win_.pad_begin[1]},
+                                                       {win_.pad_end_eff[0], win_.pad_end_eff[1]});
+            return dnnl::convolution_backward_data::primitive_desc(desc, bb.eng(), hint);
+        };
+        // A first layer's few input channels (an image's 1 or 3): left to choose, oneDNN pads the
+        // signal at the input to 16 channels and runs its blocked kernel on it, three times slower
+        // than its gemm kernel on the plain layout (ResNet-18's 7x7 stride-2 layer at batch 6: 71 ms
+        // against 24 ms). Not when the plain layout would only have the reference kernel.
+        auto pd = make_pd(tag::any);
+        if (groups_ == 1 && src_dims_[1] < 16) {
+            auto plain = make_pd(tag::abcd);
+            if (std::string(plain.impl_info_str()).rfind("ref", 0) != 0) pd = plain;
+        }
         dnnl::memory weights = engine::reorder_now(bb.eng(), weights_plain_, pd.weights_desc());
         dnnl::memory diff_dst = bb.diff_as(node_.outputs[0], pd.diff_dst_desc());
         dnnl::memory diff_src = bb.allocate(pd.diff_src_desc());
@@ -74,6 +89,36 @@ public:
     }
 
 private:
+    /// Applies what engine_options::fuse allows of the nodes after this one: a batch norm reading
+    /// the output alone is folded into the weights and bias (each rounded once from double, so the
+    /// folded layer is at least as close to the exact map as the two layers were), and a Relu or
+    /// Clip reading the result alone becomes a post-op of the forward primitive. The backward needs
+    /// nothing else: the folded weights are the derivative of the folded map, the batch norm passes
+    /// the signal through, and the activation's backward reads only its output.
+    void fuse_followers(engine::forward_builder& fb, const std::vector<float>& weights) {
+        std::string out = node_.outputs[0];
+        const node* next = fb.sole_consumer(out);
+        std::string why;
+        if (next && next->op_type == "BatchNormalization")
+            if (const auto map = batch_norm_affine(*next, fb.model(), out_channels_, why)) {
+                weights_ = weights;
+                weights_data_ = weights_.data();
+                const int64_t per_channel = static_cast<int64_t>(weights_.size()) / out_channels_;
+                for (int64_t o = 0; o < out_channels_; ++o)
+                    for (int64_t i = 0; i < per_channel; ++i) {
+                        float& w = weights_[static_cast<size_t>(o * per_channel + i)];
+                        w = static_cast<float>(double(w) * map->scale[o]);
+                    }
+                if (!has_bias_) bias_.assign(static_cast<size_t>(out_channels_), 0.0f);
+                has_bias_ = true;
+                for (int64_t o = 0; o < out_channels_; ++o) bias_[o] = static_cast<float>(double(bias_[o]) * map->scale[o] + map->shift[o]);
+                fb.absorb(out);
+                out = next->outputs.at(0);
+                next = fb.sole_consumer(out);
+            }
+        if (next && fb.fuses_activations() && append_activation(*next, fb.model(), post_ops_)) fb.absorb(out);
+    }
+
     dnnl::convolution_forward::primitive_desc forward_pd(const dnnl::engine& eng, int64_t batch) const {
         auto s = src_dims_, d = dst_dims_;
         s[0] = d[0] = batch;
@@ -83,15 +128,19 @@ private:
                                              {d, dt::f32, tag::any}, {win_.stride[0], win_.stride[1]},
                                              win_.dnnl_dilation(), {win_.pad_begin[0], win_.pad_begin[1]},
                                              {win_.pad_end_eff[0], win_.pad_end_eff[1]});
-        return {desc, eng};
+        dnnl::primitive_attr attr;
+        if (post_ops_.len() > 0) attr.set_post_ops(post_ops_);
+        return {desc, attr, eng};
     }
 
     window win_;
     int64_t groups_ = 1, out_channels_ = 0;
     bool has_bias_ = false;
     engine::dims src_dims_, dst_dims_, weight_dims_;
-    std::vector<float> weights_;
-    dnnl::memory weights_plain_; ///< views weights_
+    std::vector<float> weights_, bias_; ///< weights_: with a batch norm folded in (fuse_followers)
+    float* weights_data_ = nullptr;     ///< the graph's constant, or weights_
+    dnnl::memory weights_plain_;        ///< views weights_data_
+    dnnl::post_ops post_ops_;    ///< the activation after it, applied by the forward primitive
 };
 
 } // namespace

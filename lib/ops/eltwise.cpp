@@ -2,12 +2,14 @@
 // stacked signal, because ReLU's backward is where the three rules differ (the paper's section 4)
 // and each slice of a stacked pass may run under its own rule. Each derivative sits next to its
 // forward's parameters.
+#include "ops/fusion.hpp"
 #include "ops/op.hpp"
 
 #include <deepinside/rules.hpp>
 
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 namespace deepinside::ops {
 
@@ -15,6 +17,21 @@ namespace {
 
 /// Below this many elements a host loop is faster on one thread than after waking the others.
 constexpr int64_t parallel_threshold = 1 << 15;
+
+/// Clip's (min, max): attributes before opset 11, constant inputs since; an absent bound is the
+/// float range's end. Throws model_error for a bound that is not one float. (An activation bound
+/// is refused by the op itself: here it counts as absent.)
+std::pair<float, float> clip_bounds(const node& n, const graph& g) {
+    float lo = std::numeric_limits<float>::lowest(), hi = std::numeric_limits<float>::max();
+    if (n.opset < 11) return {n.get_float("min", lo), n.get_float("max", hi)};
+    auto bound = [&](size_t i, float fallback) {
+        const constant* c = i < n.inputs.size() && !n.inputs[i].empty() ? g.find_constant(n.inputs[i]) : nullptr;
+        if (!c) return fallback;
+        if (c->is_int || c->floats.size() != 1) throw model_error(fmt::format("{}: Clip bound must be one float", n.describe()));
+        return c->floats[0];
+    };
+    return {bound(1, lo), bound(2, hi)};
+}
 
 /// Shared by every elementwise op: forward on oneDNN, backward by `derivative` in a host loop.
 class eltwise_op : public op {
@@ -24,6 +41,10 @@ public:
     void build_forward(engine::forward_builder& fb) override {
         configure(fb);
         const engine::activation& x = fb.input(0);
+        if (fb.absorbed(node_.inputs[0])) { // applied by the convolution before it (fusion.hpp)
+            fb.define_output(0, x.shape, x.mem);
+            return;
+        }
         if (host_forward_) {
             // The output keeps the input's layout: the loop runs over the stored elements, padding
             // included, which stays zero because every host forward maps 0 to 0.
@@ -92,18 +113,30 @@ public:
 private:
     void configure(engine::forward_builder&) override {}
 
-    // The forward mask 1(x > 0) is read from the output: y > 0 exactly when x > 0.
+    // The forward mask 1(x > 0) is read from the output: y > 0 exactly when x > 0. Every loop loads
+    // the signal before testing, so that the compiler selects instead of branching: a branch on
+    // the sign of a network's values is mispredicted half the time, which made these loops 35
+    // times slower (2 ms against 0.06 ms on 802,816 values).
     void backward_slice(float* out, const float* g, const float*, const float* y, int64_t n, backward_rule rule) const override {
         const rules::relu_masks m = rules::relu_masks_of(rule);
         if (m.input_positive && m.signal_positive) {
 #pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
-            for (int64_t i = 0; i < n; ++i) out[i] = (g[i] > 0.0f && y[i] > 0.0f) ? g[i] : 0.0f;
+            for (int64_t i = 0; i < n; ++i) {
+                const float gi = g[i], yi = y[i];
+                out[i] = (gi > 0.0f && yi > 0.0f) ? gi : 0.0f;
+            }
         } else if (m.input_positive) {
 #pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
-            for (int64_t i = 0; i < n; ++i) out[i] = y[i] > 0.0f ? g[i] : 0.0f;
+            for (int64_t i = 0; i < n; ++i) {
+                const float gi = g[i];
+                out[i] = y[i] > 0.0f ? gi : 0.0f;
+            }
         } else if (m.signal_positive) {
 #pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
-            for (int64_t i = 0; i < n; ++i) out[i] = g[i] > 0.0f ? g[i] : 0.0f;
+            for (int64_t i = 0; i < n; ++i) {
+                const float gi = g[i];
+                out[i] = gi > 0.0f ? gi : 0.0f;
+            }
         } else {
             std::copy_n(g, n, out);
         }
@@ -136,22 +169,10 @@ private:
             alg_ = dnnl::algorithm::eltwise_tanh;
         } else if (t == "Clip") {
             alg_ = dnnl::algorithm::eltwise_clip_v2;
-            alpha_ = std::numeric_limits<float>::lowest();
-            beta_ = std::numeric_limits<float>::max();
-            if (node_.opset < 11) {
-                alpha_ = node_.get_float("min", alpha_);
-                beta_ = node_.get_float("max", beta_);
-            } else {
-                auto bound = [&](size_t i, float fallback) {
-                    if (!fb.has_input(i)) return fallback;
-                    const constant& c = fb.constant_input(i, i == 1 ? "min" : "max");
-                    if (c.is_int || c.floats.size() != 1)
-                        throw model_error(fmt::format("{}: Clip bound must be one float", node_.describe()));
-                    return c.floats[0];
-                };
-                alpha_ = bound(1, alpha_);
-                beta_ = bound(2, beta_);
-            }
+            if (node_.opset >= 11)
+                for (size_t i : {1, 2})
+                    if (fb.has_input(i)) fb.constant_input(i, i == 1 ? "min" : "max"); // (refuses an activation bound)
+            std::tie(alpha_, beta_) = clip_bounds(node_, fb.model());
         } else if (t == "HardSigmoid") {
             // ONNX: max(0, min(1, alpha x + beta)). oneDNN 2.6 has no hardsigmoid: linear, then clip.
             alg_ = dnnl::algorithm::eltwise_linear;
@@ -186,7 +207,10 @@ private:
         const float a = alpha_, b = beta_, s = scale_;
         if (t == "LeakyRelu") {
 #pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
-            for (int64_t i = 0; i < n; ++i) out[i] = x[i] > 0.0f ? g[i] : g[i] * a;
+            for (int64_t i = 0; i < n; ++i) {
+                const float gi = g[i];
+                out[i] = x[i] > 0.0f ? gi : gi * a;
+            }
         } else if (t == "Elu" || t == "Selu") { // s * (x > 0 ? 1 : a e^x)
 #pragma omp parallel for schedule(static) if (n > parallel_threshold)
             for (int64_t i = 0; i < n; ++i) out[i] = x[i] > 0.0f ? g[i] * s : g[i] * s * a * std::exp(x[i]);
@@ -224,7 +248,10 @@ private:
             }
         } else { // Clip: passes strictly inside (min, max), as PyTorch's hardtanh backward
 #pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
-            for (int64_t i = 0; i < n; ++i) out[i] = (x[i] > a && x[i] < b) ? g[i] : 0.0f;
+            for (int64_t i = 0; i < n; ++i) {
+                const float gi = g[i], xi = x[i];
+                out[i] = (xi > a && xi < b) ? gi : 0.0f;
+            }
         }
     }
 };
@@ -379,6 +406,25 @@ public:
 };
 
 } // namespace
+
+bool append_activation(const node& consumer, const graph& g, dnnl::post_ops& po) {
+    if (consumer.op_type == "Relu") {
+        po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+        return true;
+    }
+    if (consumer.op_type != "Clip") return false;
+    if (consumer.opset >= 11)
+        for (size_t i : {1, 2})
+            if (i < consumer.inputs.size() && !consumer.inputs[i].empty() && !g.find_constant(consumer.inputs[i])) return false;
+    try {
+        const auto [lo, hi] = clip_bounds(consumer, g);
+        if (!(lo < hi)) return false; // a constant output: the test a < y < b would not answer for x
+        po.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip_v2, lo, hi);
+        return true;
+    } catch (const model_error&) {
+        return false; // the Clip op reports it
+    }
+}
 
 std::unique_ptr<op> make_relu(const node& n) { return std::make_unique<relu_op>(n); }
 std::unique_ptr<op> make_eltwise(const node& n) {

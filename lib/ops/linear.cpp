@@ -57,15 +57,24 @@ public:
         y_dims_[rank - 2] = m;
         y_dims_[rank - 1] = n;
 
-        // Weights: alpha folded in, stored as a C-order [.., K, N] array we own.
-        weights_.assign(b.floats.size(), 0.0f);
-        const int64_t batches = static_cast<int64_t>(b.floats.size()) / (k * n);
-        for (int64_t q = 0; q < batches; ++q)
-            for (int64_t r = 0; r < k; ++r)
-                for (int64_t c = 0; c < n; ++c)
-                    weights_[(q * k + r) * n + c] = alpha * b.floats[q * k * n + (trans_b ? c * k + r : r * n + c)];
-        dnnl::memory::desc w_md(b_dims_, dt::f32, strides_of(b_dims_, false));
-        const dnnl::memory weights_plain = engine::view(fb.eng(), w_md, weights_.data());
+        // Weights: read in place from the graph's constant, B or (transB) Bᵀ as a transposed view,
+        // in both passes, so that a fully connected layer's weights are held once (they are most
+        // of VGG's 553 MB); oneDNN's matmul takes either order at full speed. Only alpha ≠ 1 makes
+        // a copy, with alpha folded in, in C order.
+        if (alpha == 1.0f) {
+            weights_data_ = const_cast<float*>(b.floats.data()); // never written: both primitives only read it
+            weights_transposed_ = trans_b;
+        } else {
+            weights_.assign(b.floats.size(), 0.0f);
+            const int64_t batches = static_cast<int64_t>(b.floats.size()) / (k * n);
+            for (int64_t q = 0; q < batches; ++q)
+                for (int64_t r = 0; r < k; ++r)
+                    for (int64_t c = 0; c < n; ++c)
+                        weights_[(q * k + r) * n + c] = alpha * b.floats[q * k * n + (trans_b ? c * k + r : r * n + c)];
+            weights_data_ = weights_.data();
+            weights_transposed_ = false;
+        }
+        const dnnl::memory weights = engine::view(fb.eng(), {b_dims_, dt::f32, strides_of(b_dims_, weights_transposed_)}, weights_data_);
 
         dnnl::memory src = fb.input_plain(0);
         dnnl::memory::desc a_md(a_dims_, dt::f32, strides_of(a_dims_, trans_a_));
@@ -79,9 +88,8 @@ public:
             bias_md = dnnl::memory::desc({bias_rows_, n}, dt::f32, dnnl::memory::format_tag::ab);
             bias = engine::view(fb.eng(), bias_md, bias_.data());
         }
-        dnnl::matmul::desc desc(a_md, {b_dims_, dt::f32, dnnl::memory::format_tag::any}, bias_md, y_md);
+        dnnl::matmul::desc desc(a_md, weights.get_desc(), bias_md, y_md);
         dnnl::matmul::primitive_desc pd(desc, fb.eng());
-        dnnl::memory weights = fb.convert_now(weights_plain, pd.weights_desc());
         dnnl::memory dst = fb.allocate(y_md);
         std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, a_view}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
         if (bias) args[DNNL_ARG_BIAS] = bias;
@@ -104,12 +112,10 @@ public:
         engine::dims wt = b_dims_;
         std::swap(wt[rank - 1], wt[rank - 2]);
         dnnl::memory::desc dy_md(dy, dt::f32, strides_of(dy, false)), da_md(da, dt::f32, strides_of(da, false));
-        // Bᵀ, converted once into the layout the backward matmul prefers (a strided view of B
-        // runs several times slower on small products).
-        dnnl::memory::desc wt_view_md(wt, dt::f32, strides_of(wt, true));
-        dnnl::matmul::desc desc(dy_md, {wt, dt::f32, dnnl::memory::format_tag::any}, da_md);
+        // Bᵀ: the same weights viewed in the other order (see build_forward).
+        const dnnl::memory wt_mem = engine::view(bb.eng(), {wt, dt::f32, strides_of(wt, !weights_transposed_)}, weights_data_);
+        dnnl::matmul::desc desc(dy_md, wt_mem.get_desc(), da_md);
         dnnl::matmul::primitive_desc pd(desc, bb.eng());
-        dnnl::memory wt_mem = engine::reorder_now(bb.eng(), engine::view(bb.eng(), wt_view_md, weights_.data()), pd.weights_desc());
         dnnl::memory g = bb.diff_as(node_.outputs[0], engine::scale_batch(engine::plain_desc(bb.forward_value(node_.outputs[0]).shape), bb.stack()));
         dnnl::memory g_view = engine::view(bb.eng(), dy_md, g.get_data_handle());
         dnnl::memory diff_a = bb.allocate(da_md);
@@ -137,7 +143,9 @@ private:
     bool trans_a_ = false;
     engine::dims a_dims_, b_dims_, y_dims_;
     int64_t bias_rows_ = 1;
-    std::vector<float> weights_, bias_;
+    std::vector<float> weights_, bias_; ///< weights_: only when alpha ≠ 1 (else the graph's constant is read)
+    float* weights_data_ = nullptr;     ///< B as [.., K, N]: the graph's constant, or weights_
+    bool weights_transposed_ = false;   ///< weights_data_ holds [.., N, K] (B given with transB)
 };
 
 /// MatMul of two activations, batch axes equal (attention: [N, heads, T, d] × [N, heads, d, T]).

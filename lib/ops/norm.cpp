@@ -1,6 +1,7 @@
 // BatchNormalization (inference), LRN and LayerNormalization. Batch norm in inference is a
 // per-channel affine map, so its backward is a per-channel scale; LRN runs in training mode so its
 // backward has the workspace; layer norm keeps its forward statistics for its backward.
+#include "ops/fusion.hpp"
 #include "ops/op.hpp"
 
 #include <cmath>
@@ -12,36 +13,78 @@ namespace {
 
 using dt = dnnl::memory::data_type;
 
+} // namespace
+
+std::optional<channel_affine> batch_norm_affine(const node& bn, const graph& g, int64_t channels, std::string& why) {
+    if (bn.op_type != "BatchNormalization") return std::nullopt;
+    if (bn.get_int("training_mode", 0) != 0) {
+        why = "unsupported: training_mode=1 is not supported (inference only)";
+        return std::nullopt;
+    }
+    for (size_t i = 1; i < bn.outputs.size(); ++i)
+        if (!bn.outputs[i].empty()) {
+            why = "unsupported: running mean/variance outputs (training) are not supported";
+            return std::nullopt;
+        }
+    const char* roles[] = {"scale", "B", "mean", "var"};
+    const std::vector<float>* p[4] = {};
+    for (size_t i = 1; i <= 4; ++i) {
+        const constant* k = i < bn.inputs.size() && !bn.inputs[i].empty() ? g.find_constant(bn.inputs[i]) : nullptr;
+        if (!k) {
+            const bool given = i < bn.inputs.size() && !bn.inputs[i].empty();
+            why = given ? fmt::format("unsupported: input '{}' ({}) must be a constant (an initializer or Constant node)", bn.inputs[i], roles[i - 1])
+                        : fmt::format("missing input {} ({})", i, roles[i - 1]);
+            return std::nullopt;
+        }
+        if (k->is_int || static_cast<int64_t>(k->floats.size()) != channels) {
+            why = fmt::format("{} must hold {} floats", roles[i - 1], channels);
+            return std::nullopt;
+        }
+        p[i - 1] = &k->floats;
+    }
+    // y = (x - mean) / sqrt(var + eps) * gamma + beta = x * s + t per channel, with s and t in
+    // double. This form is also the more accurate in f32: oneDNN's own batch norm, (x - mean) *
+    // rsqrt(var + eps) * gamma + beta in f32, departs further from the exact result and flips
+    // near-tied ReLU6/max-pool decisions on MobileNetV2 and GoogLeNet.
+    const double eps = bn.get_float("epsilon", 1e-5f);
+    channel_affine map;
+    map.scale.resize(static_cast<size_t>(channels));
+    map.shift.resize(static_cast<size_t>(channels));
+    for (int64_t k = 0; k < channels; ++k) {
+        const double sk = double((*p[0])[k]) / std::sqrt(double((*p[3])[k]) + eps);
+        map.scale[k] = sk;
+        map.shift[k] = double((*p[1])[k]) - double((*p[2])[k]) * sk;
+    }
+    return map;
+}
+
+namespace {
+
 class batch_norm_op final : public op {
 public:
     using op::op;
 
     void build_forward(engine::forward_builder& fb) override {
-        if (node_.get_int("training_mode", 0) != 0) refuse("training_mode=1 is not supported (inference only)");
-        for (size_t i = 1; i < node_.outputs.size(); ++i)
-            if (!node_.outputs[i].empty()) refuse("running mean/variance outputs (training) are not supported");
         const engine::activation& x = fb.input(0);
         if (x.shape.size() < 2) throw model_error(fmt::format("{}: input {} has no channel axis", node_.describe(), to_string(x.shape)));
+        std::string why;
+        const std::optional<channel_affine> map = batch_norm_affine(node_, fb.model(), x.shape[1], why);
+        if (!map) {
+            if (why.rfind("unsupported:", 0) == 0) refuse(why.substr(13));
+            throw model_error(fmt::format("{}: {}", node_.describe(), why));
+        }
+        folded_ = fb.absorbed(node_.inputs[0]);
+        if (folded_) { // the convolution before it applies the map (fusion.hpp); the signal passes through
+            fb.define_output(0, x.shape, x.mem);
+            return;
+        }
         const int64_t c = x.shape[1];
-        const float eps = node_.get_float("epsilon", 1e-5f);
-        auto vec = [&](size_t i, const char* role) {
-            const constant& k = fb.constant_input(i, role);
-            if (k.is_int || static_cast<int64_t>(k.floats.size()) != c)
-                throw model_error(fmt::format("{}: {} must hold {} floats", node_.describe(), role, c));
-            return k.floats;
-        };
-        const auto gamma = vec(1, "scale"), beta = vec(2, "B"), mean = vec(3, "mean"), var = vec(4, "var");
-        // y = (x - mean) / sqrt(var + eps) * gamma + beta = x * s + t per channel, with s and t
-        // computed in double once. This form is also the more accurate in f32: oneDNN's own batch
-        // norm, (x - mean) * rsqrt(var + eps) * gamma + beta in f32, departs further from the exact
-        // result and flips near-tied ReLU6/max-pool decisions on MobileNetV2 and GoogLeNet.
         // Backward is the per-channel scale s.
         scale_.resize(static_cast<size_t>(c));
         shift_.resize(static_cast<size_t>(c));
         for (int64_t k = 0; k < c; ++k) {
-            const double sk = double(gamma[k]) / std::sqrt(double(var[k]) + double(eps));
-            scale_[k] = static_cast<float>(sk);
-            shift_[k] = static_cast<float>(double(beta[k]) - double(mean[k]) * sk);
+            scale_[k] = static_cast<float>(map->scale[k]);
+            shift_[k] = static_cast<float>(map->shift[k]);
         }
         // Both operands in the activation's layout, so that oneDNN's jit binary kernel runs.
         dnnl::memory sm = engine::per_channel(fb.eng(), x.mem.get_desc(), scale_, scale_in_layout_);
@@ -61,6 +104,7 @@ public:
     void build_backward(engine::backward_builder& bb) override {
         const std::string& in = node_.inputs[0];
         if (!bb.wants_diff(in)) return;
+        if (folded_) return bb.contribute(in, bb.diff(node_.outputs[0]));
         dnnl::memory g = bb.diff(node_.outputs[0]);
         // Each backward plan keeps its own copy: an earlier plan's memory must stay valid.
         dnnl::memory s = engine::per_channel(bb.eng(), g.get_desc(), scale_, diff_scales_.emplace_back());
@@ -72,6 +116,7 @@ public:
     }
 
 private:
+    bool folded_ = false; ///< folded into the convolution before it (engine_options::fuse)
     std::vector<float> scale_, shift_;
     std::vector<float> scale_in_layout_, shift_in_layout_; ///< forward operands in the input's layout
     std::deque<std::vector<float>> diff_scales_;           ///< scale_ in each backward plan's layout

@@ -148,7 +148,10 @@ struct library_side {
         if (s[2] < 0) s[2] = img.height;
         if (s[3] < 0) s[3] = img.width;
         x = di::image_to_tensor(img, s[1], s[2], s[3], di::preprocess_from_metadata(g.metadata, di::preprocess_options{}));
-        net = std::make_unique<di::network>(g, x.shape);
+        // As the command line compiles it: every tensor checked, so no activation fused away.
+        di::engine_options o;
+        o.check = di::finite_check::all;
+        net = std::make_unique<di::network>(g, x.shape, o);
         net->forward(x);
     }
     di::tensor scores() const { return net->read(net->score_tensor()); }

@@ -74,8 +74,8 @@ BOOST_AUTO_TEST_CASE(class_index_out_of_range) {
                               {"5"}, "class 5 of 5");
     expect_error<input_error>([&] { net.backward({{target{target::kind::class_score, "", {-1}, {}}, backward_rule::guided}}); },
                               {"-1"}, "class -1");
-    expect_error<input_error>([&] { net.backward({{target{target::kind::channel_sum, "c", {4}, {}}, backward_rule::gradient}}); },
-                              {"4", "c"}, "channel 4 of 4");
+    expect_error<input_error>([&] { net.backward({{target{target::kind::channel_sum, "r", {4}, {}}, backward_rule::gradient}}); },
+                              {"4", "r"}, "channel 4 of 4");
     expect_error<input_error>([&] { net.backward({{target{target::kind::neuron, "c", {0}, {6, 0}}, backward_rule::gradient}}); },
                               {"c"}, "unit outside the tensor");
     expect_error<input_error>([&] { net.backward({{target{target::kind::class_score, "nonexistent", {0}, {}}, backward_rule::gradient}}); },

@@ -114,7 +114,7 @@ std::map<std::string, dtensor> check_forward(const std::string& label, const net
 /// Forward of every activation, then each rule's signal at the input for the top-1 class of each
 /// image (one index per image), against the reference.
 void check_model(const model_case& m, const std::vector<backward_rule>& rules, const engine_options& options = {}) {
-    network net(m.g, m.x.shape, options);
+    network net(m.g, m.x.shape, unfused(options));
     net.forward(m.x);
     const verify::reference_network ref(m.g);
     const auto acts = ref.forward(to_d(m.x));
@@ -135,6 +135,28 @@ void check_model(const model_case& m, const std::vector<backward_rule>& rules, c
                                   << " (vs the reference's own forward state: " << own_err << ")");
         BOOST_CHECK_MESSAGE(err <= backward_tolerance, m.name << ": " << to_string(rules[k]) << " rel L2 " << err);
         BOOST_CHECK_MESSAGE(max_abs(want) > 0, m.name << ": the reference signal is all zero: a vacuous comparison");
+    }
+
+    // The same with fusion (the default): the outputs against the double forward, and the signals
+    // against the reference's backward on the fused network's own forward state.
+    engine_options fused_options = options;
+    fused_options.fuse = true;
+    fused_options.check = finite_check::outputs;
+    network fused(m.g, m.x.shape, fused_options);
+    const std::vector<tensor> outs = fused.forward(m.x);
+    for (size_t i = 0; i < outs.size(); ++i) {
+        const std::string& name = fused.model().outputs[i].name;
+        const double e = rel_l2(outs[i], acts.at(name));
+        BOOST_TEST_MESSAGE(m.name << ": fused forward of '" << name << "', rel L2 " << e);
+        BOOST_CHECK_MESSAGE(e <= forward_tolerance, m.name << ": fused forward of '" << name << "' rel L2 " << e);
+    }
+    const auto fused_state = stored_activations(fused);
+    const auto fused_sig = fused.backward(requests);
+    for (size_t k = 0; k < rules.size(); ++k) {
+        const dtensor want = ref.backward(fused_state, ref.score_tensor(), seed, rules[k], options.nonrelu);
+        const double err = rel_l2(fused_sig[k], want);
+        BOOST_TEST_MESSAGE(m.name << ": fused, " << to_string(rules[k]) << " at the input, rel L2 " << err);
+        BOOST_CHECK_MESSAGE(err <= backward_tolerance, m.name << ": fused, " << to_string(rules[k]) << " rel L2 " << err);
     }
 }
 
@@ -175,7 +197,7 @@ std::vector<std::string> outputs_of(const graph& g, const std::string& op_type) 
 /// Signals at an intermediate activation, and targets at an inner conv output (channel_sum, neuron,
 /// channel_max), against the reference seeded the same way, under the three rules.
 void check_intermediate(const model_case& m) {
-    network net(m.g, m.x.shape);
+    network net(m.g, m.x.shape, unfused());
     net.forward(m.x);
     const verify::reference_network ref(m.g);
     const auto acts = engine_activations(net); // the same decisions on both sides (see the top)
@@ -278,7 +300,7 @@ BOOST_AUTO_TEST_CASE(bundled_fashion_mnist_convnet) { check_relu_model(load_bund
 BOOST_AUTO_TEST_CASE(cifar100_selu, *needs_shared_models("cifar100-selu")) {
     const model_case m = load_shared("cifar100-selu");
     check_model(m, {backward_rule::gradient});
-    check_model(m, {backward_rule::deconvnet, backward_rule::guided}, engine_options{.nonrelu = nonrelu_policy::gradient});
+    check_model(m, {backward_rule::deconvnet, backward_rule::guided}, engine_options{.nonrelu = nonrelu_policy::gradient, .check = finite_check::outputs, .fuse = true, .keep = {}});
 
     network net(m.g, m.x.shape);
     net.forward(m.x);

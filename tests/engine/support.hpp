@@ -8,6 +8,7 @@
 #include "reference.hpp"
 #include "support/graph_builder.hpp"
 #include "support/numbers.hpp"
+#include "support/stored_state.hpp"
 #include "support/requirements.hpp"
 
 #include <deepinside/errors.hpp>
@@ -100,5 +101,13 @@ inline int64_t argmax(const std::vector<float>& v, size_t begin, size_t count) {
     return static_cast<int64_t>(std::max_element(v.begin() + static_cast<long>(begin), v.begin() + static_cast<long>(begin + count)) -
                                 (v.begin() + static_cast<long>(begin)));
 }
+
+/// `o` with fusion off (engine_options::fuse): for checks that read or differentiate at every layer.
+inline engine_options unfused(engine_options o = {}) {
+    o.fuse = false;
+    return o;
+}
+
+using deepinside::test_support::stored_activations;
 
 } // namespace engine_test
