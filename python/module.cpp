@@ -95,8 +95,9 @@ capsule (its .base), handed over by the library without a copy. Errors are deepi
 carrying the library's messages. The GIL is released while a network or the verifier runs.
 
 Threads: each network runs on its own thread count (threads=0: OMP_NUM_THREADS, else the CPUs this
-process may run on). GNU OpenMP reads OMP_WAIT_POLICY only at start-up: on a shared machine, start Python
-with OMP_WAIT_POLICY=passive.)doc";
+process may run on). GNU OpenMP reads OMP_WAIT_POLICY and GOMP_SPINCOUNT only at start-up, and its default
+spins long: start Python with GOMP_SPINCOUNT=1000, as the deepinside command runs (OMP_WAIT_POLICY=passive
+on a machine whose cores other processes keep busy).)doc";
     register_errors(m);
     register_network(m);
     register_verify(m);

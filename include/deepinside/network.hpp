@@ -52,10 +52,12 @@ std::string unsupported_nodes(const graph& g);
 /// the machine's core count. CPU quotas (cgroup cpu.max, `docker --cpus`) are not seen.
 ///
 /// How idle threads wait is GNU OpenMP's, read from OMP_WAIT_POLICY / GOMP_SPINCOUNT once when the
-/// program starts; no call can change it later. libgomp's default spins for a while before
+/// program starts; no call can change it later. libgomp's default spins for a long while before
 /// sleeping, which collapses when another process keeps a core busy (each parallel region then
-/// waits for a thread the kernel has descheduled): on a shared machine, start programs that use
-/// this library with OMP_WAIT_POLICY=passive. The deepinside command does so by itself.
+/// waits for a thread the kernel has descheduled); sleeping at once (OMP_WAIT_POLICY=passive) makes
+/// every parallel region pay a wake-up, four times the time of a small model's call. Start programs
+/// that use this library with GOMP_SPINCOUNT=1000, a brief spin, as the deepinside command does by
+/// itself (measurements in cli/main.cpp and the README's "Threads and waiting").
 int default_threads();
 
 struct engine_options {
