@@ -50,7 +50,7 @@ command add_bench(CLI::App& app) {
         std::string model, input, what = "forward", check = "outputs";
         int iters = 20, threads = 0, warmup = 3;
         int64_t batch = 1;
-        bool mark = false;
+        bool mark = false, winograd = false;
     };
     auto o = std::make_shared<options>();
     app.add_option("MODEL", o->model, "ONNX model file")->required();
@@ -68,6 +68,7 @@ command add_bench(CLI::App& app) {
                  "Print `iteration_start I` before and `iteration I <ms> ms` after each timed iteration, on the stdout "
                  "DNNL_VERBOSE=1 writes to, so that its lines can be split per iteration (tools/bench_profile.sh)");
     add_threads_option(app, o->threads);
+    add_winograd_flag(app, o->winograd);
     return [o, batch] {
         if (batch->count() && !o->input.empty())
             throw input_error("--batch sets the batch of the random input; with --input the file's shape is the batch");
@@ -91,10 +92,12 @@ command add_bench(CLI::App& app) {
             for (auto& v : x.data) v = normal(rng);
         }
         // The network takes the graph over: the weights are held once, as a long-running program would.
-        network net(std::move(g), x.shape, engine_flags(o->threads, "gradient",
-                                              o->check == "none" ? finite_check::none
-                                              : o->check == "all" ? finite_check::all
-                                                                  : finite_check::outputs));
+        engine_options engine = engine_flags(o->threads, "gradient",
+                                             o->check == "none"  ? finite_check::none
+                                             : o->check == "all" ? finite_check::all
+                                                                 : finite_check::outputs);
+        engine.winograd = o->winograd;
+        network net(std::move(g), x.shape, engine);
         net.forward(x);
         const std::vector<int64_t> top = top1_per_image(net.read(net.score_tensor()));
         std::vector<backward_request> requests;
@@ -123,8 +126,8 @@ command add_bench(CLI::App& app) {
         const double gflop = forward_flops(net.model(), net) * (1.0 + double(requests.size())) * 1e-9;
         const char* policy = std::getenv("OMP_WAIT_POLICY");
         const char* spin = std::getenv("GOMP_SPINCOUNT");
-        fmt::print("model {}\ninput {}\nwhat {} ({} backward requests)\ncheck {}\n", o->model, to_string(x.shape), o->what,
-                   requests.size(), o->check);
+        fmt::print("model {}\ninput {}\nwhat {} ({} backward requests)\ncheck {}\nconvolution {}\n", o->model, to_string(x.shape), o->what,
+                   requests.size(), o->check, o->winograd ? "winograd where it applies" : "direct");
         // The thread count the network runs on, and how idle threads wait (read by libgomp at start).
         fmt::print("threads {}\nwait_policy {}{}\niters {}\n", net.threads(), policy ? policy : "unset (libgomp's default: spin, then sleep)",
                    spin ? fmt::format(" (GOMP_SPINCOUNT {})", spin) : std::string(), ms.size());

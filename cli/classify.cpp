@@ -22,6 +22,7 @@ command add_classify(CLI::App& app) {
         std::vector<std::string> images;
         int64_t top = 5, batch = 0;
         int threads = 0;
+        bool winograd = false;
         image_flags pre;
         json_output json_out;
     };
@@ -40,6 +41,7 @@ command add_classify(CLI::App& app) {
                    "Write the exact float32 tensor fed to the network ([N, C, H, W], every image) as .npy");
     app.add_option("--labels", o->labels, "Class names, one per line (default: model metadata or MODEL's .labels.txt)");
     add_threads_option(app, o->threads);
+    add_winograd_flag(app, o->winograd);
     o->pre.add_to(app);
     return [o] {
         const auto start = std::chrono::steady_clock::now();
@@ -63,7 +65,9 @@ command add_classify(CLI::App& app) {
                 const tensor x = stack_inputs(pending);
                 if (!net || net->input_shape() != x.shape) {
                     net.reset();
-                    net = std::make_unique<network>(g, x.shape, engine_flags(threads, "refuse"));
+                    engine_options engine = engine_flags(threads, "refuse");
+                    engine.winograd = o->winograd;
+                    net = std::make_unique<network>(g, x.shape, engine);
                     require_label_count(labels, classes_per_image(net->shape_of(net->score_tensor())), o->labels,
                                         o->model, g);
                     score_tensor = net->score_tensor();

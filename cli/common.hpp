@@ -59,6 +59,8 @@ CLI::Validator positive_integer(const std::string& what, long long largest, cons
 /// --threads N of every command that runs a network: a positive number; 0, negative or non-numeric
 /// values are refused with one line. Left out (0 in `threads`): the library's default_threads().
 void add_threads_option(CLI::App& app, int& threads);
+/// --winograd: engine_options::winograd.
+void add_winograd_flag(CLI::App& app, bool& winograd);
 
 /// A float32 .npy input: read_npy, then refused (input_error naming the file, the first bad index
 /// and its value) when it holds a NaN or an infinity.

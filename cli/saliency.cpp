@@ -118,7 +118,7 @@ command add_saliency(CLI::App& app) {
                                                         nonrelu = "refuse", wrt, save_input;
         std::vector<std::string> images;
         std::optional<int64_t> channel;
-        bool probability = false;
+        bool probability = false, winograd = false;
         int threads = 0;
         int64_t batch = 0;
         image_flags pre;
@@ -160,6 +160,7 @@ command add_saliency(CLI::App& app) {
                    "Write the exact float32 tensor fed to the network ([N, C, H, W], every image) as .npy");
     app.add_option("--labels", o->labels, "Class names, one per line (default: model metadata or MODEL's .labels.txt)");
     add_threads_option(app, o->threads);
+    add_winograd_flag(app, o->winograd);
     o->pre.add_to(app);
     o->show.add_to(app);
     return [o] {
@@ -204,6 +205,7 @@ command add_saliency(CLI::App& app) {
             const auto labels = load_labels(o->labels, o->model, g);
             const image_flags::resolved how = o->pre.resolve(g);
             engine_options engine = engine_flags(threads, o->nonrelu);
+            engine.winograd = o->winograd;
             // The tensors a request reads must not be fused away.
             if (!o->layer.empty()) engine.keep.push_back(o->layer);
             if (!o->wrt.empty()) engine.keep.push_back(o->wrt);

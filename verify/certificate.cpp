@@ -165,9 +165,11 @@ const dtensor* constant_input(const reference_network& ref, const node& n, size_
 
 } // namespace
 
-/// The verifier reads and differentiates at every layer: nothing may be fused away.
+/// The verifier reads and differentiates at every layer (nothing may be fused away) and certifies
+/// the exact algorithm.
 engine_options unfused(engine_options o) {
     o.fuse = false;
+    o.winograd = false;
     return o;
 }
 

@@ -84,6 +84,11 @@ struct engine_options {
     bool fuse = true;
     /// Tensor (or node) names that must stay readable under fusion: a --layer target, a --wrt tensor.
     std::vector<std::string> keep;
+    /// Winograd's F(4x4, 3x3) for the 3x3, stride-1 convolutions on at least 28x28 outputs, forward
+    /// and backward, where oneDNN has it (AVX-512; elsewhere the direct algorithm runs): 2.2 to 2.5
+    /// times faster on those layers, but not exact arithmetic: its transforms lose about two decimal
+    /// digits (README "Speed"). Off by default; the verifier always runs the direct algorithm.
+    bool winograd = false;
 };
 
 /// The "visualised neuron activity f" a backward pass starts from.

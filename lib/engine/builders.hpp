@@ -71,6 +71,9 @@ public:
     /// is checked for NaN: a ReLU maps NaN to 0, so its input must be stored to be checked).
     void enable_fusion(std::set<std::string> kept, bool activations);
     bool fuses_activations() const { return fuse_activations_; }
+    /// Whether convolutions may run Winograd's algorithm (engine_options::winograd).
+    void allow_winograd(bool allowed) { winograd_ = allowed; }
+    bool winograd_allowed() const { return winograd_; }
     /// The node reading `tensor` when its producer may apply that node itself: fusion is on, the
     /// tensor is not kept, and exactly one input of one node reads it, that node's first (its data
     /// input). nullptr otherwise.
@@ -89,7 +92,7 @@ private:
     step_list& steps_;
     const node* node_ = nullptr;
     std::map<std::pair<std::string, std::string>, dnnl::memory> reordered_; // (tensor, layout) → copy
-    bool fuse_ = false, fuse_activations_ = false;
+    bool fuse_ = false, fuse_activations_ = false, winograd_ = false;
     std::set<std::string> kept_, absorbed_;
     std::map<std::string, std::vector<std::pair<const node*, size_t>>> readers_; ///< tensor → (node, input slot)
 };

@@ -136,6 +136,7 @@ network::impl::impl(graph model, const shape_t& shape, const engine_options& opt
     tensor_names.push_back(input_name);
     engine::forward_builder fb(g, eng, acts, forward_steps);
     if (options.fuse) fb.enable_fusion(kept_under_fusion(), options.check != finite_check::all);
+    fb.allow_winograd(options.winograd);
     const passes::shape_lookup shape_of_activation = [this](const std::string& name) -> const shape_t* {
         auto it = acts.find(name);
         return it == acts.end() ? nullptr : &it->second.shape;

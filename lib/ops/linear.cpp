@@ -106,20 +106,24 @@ public:
             if (a_dims_[i] != y_dims_[i] || b_dims_[i] != 1)
                 refuse("backward through a batched MatMul with broadcast or batched weights is not supported");
         // Stacked copies along the outermost axis: in plain layout that is K copies of the whole tensor.
-        engine::dims dy = y_dims_, da = a_dims_;
-        dy[0] *= bb.stack();
-        da[0] *= bb.stack();
-        engine::dims wt = b_dims_;
-        std::swap(wt[rank - 1], wt[rank - 2]);
-        dnnl::memory::desc dy_md(dy, dt::f32, strides_of(dy, false)), da_md(da, dt::f32, strides_of(da, false));
-        // Bᵀ: the same weights viewed in the other order (see build_forward).
-        const dnnl::memory wt_mem = engine::view(bb.eng(), {wt, dt::f32, strides_of(wt, !weights_transposed_)}, weights_data_);
-        dnnl::matmul::desc desc(dy_md, wt_mem.get_desc(), da_md);
-        dnnl::matmul::primitive_desc pd(desc, bb.eng());
+        // diff_A = diff_Y · Bᵀ, every leading axis folded into the rows, is the backward-data of an
+        // inner product whose weights are B as stored ([N, K]: "oi", or [K, N] under transB = 0:
+        // "io"). oneDNN's gemm kernel reads them in place at the speed of a copy into its preferred
+        // layout: VGG-16's 25088 × 4096 layer took 13.5 ms at batch 1 and 62 ms at 64, against 38 and
+        // 82 ms for a matmul over the same view, and 18 and 64 ms after a 411 MB copy.
+        const int64_t rows = element_count(shape_t(a_dims_.begin(), a_dims_.end() - 1)) * bb.stack();
+        const int64_t k = a_dims_[rank - 1], n = y_dims_[rank - 1];
+        const dnnl::memory::desc da_md({rows, k}, dt::f32, dnnl::memory::format_tag::nc);
+        const dnnl::memory::desc dy_md({rows, n}, dt::f32, dnnl::memory::format_tag::nc);
+        const dnnl::memory::desc w_md({n, k}, dt::f32, weights_transposed_ ? dnnl::memory::format_tag::oi : dnnl::memory::format_tag::io);
+        const dnnl::inner_product_forward::primitive_desc hint({dnnl::prop_kind::forward_training, da_md, w_md, dy_md}, bb.eng());
+        const dnnl::inner_product_backward_data::primitive_desc pd({da_md, w_md, dy_md}, bb.eng(), hint);
         dnnl::memory g = bb.diff_as(node_.outputs[0], engine::scale_batch(engine::plain_desc(bb.forward_value(node_.outputs[0]).shape), bb.stack()));
-        dnnl::memory g_view = engine::view(bb.eng(), dy_md, g.get_data_handle());
         dnnl::memory diff_a = bb.allocate(da_md);
-        bb.add(dnnl::matmul(pd), {{DNNL_ARG_SRC, g_view}, {DNNL_ARG_WEIGHTS, wt_mem}, {DNNL_ARG_DST, diff_a}});
+        bb.add(dnnl::inner_product_backward_data(pd),
+               {{DNNL_ARG_DIFF_DST, engine::view(bb.eng(), dy_md, g.get_data_handle())},
+                {DNNL_ARG_WEIGHTS, engine::view(bb.eng(), w_md, weights_data_)},
+                {DNNL_ARG_DIFF_SRC, diff_a}});
         const dnnl::memory::desc a_plain = engine::scale_batch(engine::plain_desc(bb.forward_value(in).shape), bb.stack());
         bb.contribute(in, engine::view(bb.eng(), a_plain, diff_a.get_data_handle()));
     }
