@@ -87,10 +87,11 @@ peak_before=$(sgemm_peak "$logs/sgemm_peak-before.txt")
 # Each row's cells, printed once the peak after the run is known: key|name|model|batch|what|ms|GFLOP/s|rest
 rows=()
 ort_version=""
-row() { # KEY NAME MODEL TORCH-ARGS BATCH WHAT SHAPE ITERS WARMUP
-  local key=$1 name=$2 model=$3 targs=$4 batch=$5 what=$6 shape=$7 n=$8 warm=$9
+row() { # KEY NAME MODEL TORCH-ARGS BATCH WHAT SHAPE ITERS WARMUP [OUR-FLAGS]
+  local key=$1 name=$2 model=$3 targs=$4 batch=$5 what=$6 shape=$7 n=$8 warm=$9 flags=${10:-}
   local base=$logs/$key-b$batch-$what
   [[ -z $only || "$key $batch $what" =~ $only ]] || return 0
+  [ -z "$flags" ] || base=$base-${flags//[^a-z]/}
   echo "bench: $name, batch $batch, $what" >&2
   # The torchvision models are exported on first use: batch 1 from the fixed-batch file the earlier
   # tables were measured on, batch 64 from a second export with the batch axis open.
@@ -102,7 +103,8 @@ row() { # KEY NAME MODEL TORCH-ARGS BATCH WHAT SHAPE ITERS WARMUP
       { echo "bench: exporting $key failed; see $log" >&2; exit 1; }
   fi
   local ms="failed" gf="–" t="failed" ort_ms="–" ort_ratio="–" rss_ours="?" rss_theirs="?"
-  if ours "$model" --batch "$batch" --what "$what" --iters "$n" --warmup "$warm" > "$base-deepinside.txt" 2>&1; then
+  # shellcheck disable=SC2086  # OUR-FLAGS may be several words, or none
+  if ours "$model" --batch "$batch" --what "$what" --iters "$n" --warmup "$warm" $flags > "$base-deepinside.txt" 2>&1; then
     ms=$(field median "$base-deepinside.txt")
     gf=$(field gflops_per_s "$base-deepinside.txt")
     rss_ours=$(mb "$(field peak_rss_mb "$base-deepinside.txt")")
@@ -147,6 +149,12 @@ for what in forward saliency saliency-all; do
     row bundled "bundled 28×28" $bundled "--arch fashion" $b $what $b,1,28,28 "$iters" 3
   done
 done
+# The same rows with --winograd, where it applies (3x3 stride-1 convolutions on AVX-512; MobileNetV2
+# has none outside its depthwise layers). Not the default: it rounds more (README "Speed").
+for what in forward saliency saliency-all; do
+  row vgg16 "VGG-16 --winograd" "$out/vgg16/model.onnx" "--arch vgg16 --size 224" 1 "$what" 1,3,224,224 "$iters" 3 --winograd
+  row resnet50 "ResNet-50 --winograd" "$out/resnet50/model.onnx" "--arch resnet50 --size 224" 1 "$what" 1,3,224,224 "$iters" 3 --winograd
+done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 peak_after=$(sgemm_peak "$logs/sgemm_peak-after.txt")
 peak=$(awk -v a="$peak_before" -v b="$peak_after" 'BEGIN {print (a > b ? a : b)}')
@@ -168,7 +176,7 @@ for r in "${rows[@]}"; do
   echo "| $name | $batch | $what | $ms | $gf | $pct | $rest |"
   case $key in
     vgg16|resnet50|mobilenet_v2)
-      if is_number "$pct" && [ "$pct" -lt 60 ]; then profile_rows+=("$name|$model|$batch|$what|$pct"); fi ;;
+      if is_number "$pct" && [ "$pct" -lt 60 ] && [[ $name != *--winograd* ]]; then profile_rows+=("$name|$model|$batch|$what|$pct"); fi ;;
   esac
 done
 echo
@@ -177,6 +185,8 @@ echo "ratio = deepinside time / other time (below 1: deepinside is faster). % of
      "batch 64), $(date -u +%Y-%m-%d)."
 echo "RSS = peak resident set size of the whole process (getrusage, MB = 10^6 bytes): ours includes the model," \
      "the execution plans and every activation; PyTorch's includes the interpreter and torch's libraries."
+echo "--winograd rows: Winograd's F(4x4, 3x3) on the 3x3 stride-1 convolutions (opt-in: it rounds more); their GFLOP/s" \
+     "count the direct algorithm's arithmetic, so they can pass 100 % of the sgemm peak."
 echo "MobileNetV2 has no saliency-all row: its ReLU6 is not a ReLU, so the DeconvNet and guided rules have no definition" \
      "there (deepinside refuses them unless --nonrelu gradient; tools/bench_pytorch.py refuses the network)."
 echo "$($py -c "import torch; print('PyTorch', torch.__version__)")${ort_version:+; ONNX Runtime $ort_version}"

@@ -88,9 +88,26 @@ public:
             bias_md = dnnl::memory::desc({bias_rows_, n}, dt::f32, dnnl::memory::format_tag::ab);
             bias = engine::view(fb.eng(), bias_md, bias_.data());
         }
+        dnnl::memory dst = fb.allocate(y_md);
+        // A few rows (a fully connected layer at a small batch) read the weights once, at memory
+        // speed: oneDNN's inner product (its gemm kernel) does so on the weights as stored, 13.4 ms
+        // for VGG-16's 25088 x 4096 layer at batch 1 against 18.8 ms for the matmul; from some tens
+        // of rows on, the matmul is faster (72.8 against 145.6 ms at 64).
+        if (rank == 2 && !trans_a_ && bias_rows_ == 1 && m <= 16) {
+            const dnnl::memory::desc src_md({m, k}, dt::f32, dnnl::memory::format_tag::nc);
+            const dnnl::memory::desc w_md({n, k}, dt::f32, weights_transposed_ ? dnnl::memory::format_tag::oi : dnnl::memory::format_tag::io);
+            const dnnl::memory::desc b_md = bias ? dnnl::memory::desc({n}, dt::f32, dnnl::memory::format_tag::x) : dnnl::memory::desc();
+            const dnnl::inner_product_forward::primitive_desc ip({dnnl::prop_kind::forward_training, src_md, w_md, b_md, y_md}, fb.eng());
+            std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, engine::view(fb.eng(), src_md, src.get_data_handle())},
+                                                       {DNNL_ARG_WEIGHTS, engine::view(fb.eng(), w_md, weights_data_)},
+                                                       {DNNL_ARG_DST, dst}};
+            if (bias) args[DNNL_ARG_BIAS] = engine::view(fb.eng(), b_md, bias_.data());
+            fb.add(dnnl::inner_product_forward(ip), std::move(args));
+            fb.define_output(0, shape_t(y_dims_.begin(), y_dims_.end()), dst);
+            return;
+        }
         dnnl::matmul::desc desc(a_md, weights.get_desc(), bias_md, y_md);
         dnnl::matmul::primitive_desc pd(desc, fb.eng());
-        dnnl::memory dst = fb.allocate(y_md);
         std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, a_view}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
         if (bias) args[DNNL_ARG_BIAS] = bias;
         fb.add(dnnl::matmul(pd), std::move(args));
