@@ -9,6 +9,7 @@
 // output, summed (a oneDNN reduction) over the axes along which that operand was broadcast. An
 // activation may broadcast along every axis but the batch one: a stacked backward pass multiplies
 // the batch axis of every activation and signal, so a sum along it would mix the requests.
+#include "ops/fusion.hpp"
 #include "ops/op.hpp"
 
 #include <deque>
@@ -117,7 +118,17 @@ public:
             src1 = fb.input_plain(second);
         }
         dnnl::binary::desc desc(alg_, src0.get_desc(), src1.get_desc(), src0.get_desc());
-        dnnl::binary::primitive_desc pd(desc, fb.eng());
+        // A Relu or Clip alone reading the result is applied here (fusion.hpp: a residual block's
+        // Add and ReLU in one pass). The backward needs nothing of the output: Add and Sub pass the
+        // signal, Mul and Div read their operands.
+        dnnl::primitive_attr attr;
+        dnnl::post_ops activation;
+        if (const node* next = fb.sole_consumer(node_.outputs[0]);
+            next && fb.fuses_activations() && append_activation(*next, fb.model(), activation)) {
+            attr.set_post_ops(activation);
+            fb.absorb(node_.outputs[0]);
+        }
+        dnnl::binary::primitive_desc pd(desc, attr, fb.eng());
         dnnl::memory dst = fb.allocate(pd.dst_desc());
         fb.add(dnnl::binary(pd), {{DNNL_ARG_SRC_0, src0}, {DNNL_ARG_SRC_1, src1}, {DNNL_ARG_DST, dst}});
         fb.define_output(0, out_, dst);

@@ -1,8 +1,9 @@
 #pragma once
-// What a Conv may apply of the node that alone reads its output (engine_options::fuse), so that the
-// tensor between them is neither stored nor passed over: an inference batch norm, folded into its
-// weights and bias, and then an activation whose backward the fused output still answers, applied
-// as a oneDNN post-op. Each function lives beside the op it stands for (norm.cpp, eltwise.cpp).
+// What a Conv (or an Add, Sub, Mul, Div) may apply of the node that alone reads its output
+// (engine_options::fuse), so that the tensor between them is neither stored nor passed over: an
+// inference batch norm, folded into a Conv's weights and bias, and then an activation whose backward
+// the fused output still answers, applied as a oneDNN post-op. Each function lives beside the op it
+// stands for (norm.cpp, eltwise.cpp).
 #include "engine/builders.hpp"
 
 #include <deepinside/graph.hpp>
