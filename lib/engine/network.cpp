@@ -89,6 +89,17 @@ int default_threads() {
 
 namespace {
 
+/// The class-score tensor of a graph with outputs: a graph ending in Softmax/LogSoftmax is
+/// differentiated from the layer before it (the paper), any other from its first output.
+const std::string& score_tensor_of(const graph& g) {
+    const std::string& output = g.outputs.front().name;
+    if (auto p = g.producer_of(output)) {
+        const node& last = g.nodes[*p];
+        if (last.op_type == "Softmax" || last.op_type == "LogSoftmax") return last.inputs.at(0);
+    }
+    return output;
+}
+
 /// Rethrows a model or unsupported error of a node with the file name in front.
 [[noreturn]] void rethrow_with_source(const error& e, const std::string& source) {
     const std::string what = fmt::format("{}: {}", source, e.what());
@@ -204,13 +215,8 @@ network::impl::impl(graph model, const shape_t& shape, const engine_options& opt
             engine::add_reorder(forward_steps, a.mem, outputs_plain.back(), "output " + out.name);
         }
     }
-    output_name = g.outputs.front().name;
-    score_name = probability_name = output_name;
-    // A graph ending in Softmax/LogSoftmax is differentiated from the layer before it (the paper).
-    if (auto p = g.producer_of(output_name)) {
-        const node& last = g.nodes[*p];
-        if (last.op_type == "Softmax" || last.op_type == "LogSoftmax") score_name = last.inputs.at(0);
-    }
+    output_name = probability_name = g.outputs.front().name;
+    score_name = score_tensor_of(g);
 }
 
 std::set<std::string> network::impl::kept_under_fusion() const {
@@ -221,9 +227,7 @@ std::set<std::string> network::impl::kept_under_fusion() const {
             if (n.name == name) kept.insert(n.outputs.begin(), n.outputs.end());
     }
     // The class scores are read by every saliency request: the input of a final softmax stays.
-    if (!g.outputs.empty())
-        if (auto p = g.producer_of(g.outputs.front().name))
-            if (g.nodes[*p].op_type == "Softmax" || g.nodes[*p].op_type == "LogSoftmax") kept.insert(g.nodes[*p].inputs.at(0));
+    if (!g.outputs.empty()) kept.insert(score_tensor_of(g));
     return kept;
 }
 

@@ -4,6 +4,8 @@
 #include "ops/op.hpp"
 #include "ops/window.hpp"
 
+#include <optional>
+
 namespace deepinside::ops {
 
 namespace {
@@ -46,18 +48,20 @@ public:
         fuse_followers(fb, w.floats);
         // Winograd where it pays (engine_options::winograd): measured 2.2-2.5x on 28x28 to 224x224
         // outputs, slower on 14x14. oneDNN refuses the shapes and ISAs it has no kernel for.
-        if (fb.winograd_allowed() && groups_ == 1 && k_hw[0] == 3 && k_hw[1] == 3 && win_.stride[0] == 1 && win_.stride[1] == 1 &&
-            win_.dilation[0] == 1 && win_.dilation[1] == 1 && win_.out[0] * win_.out[1] >= 28 * 28) {
-            algorithm_ = dnnl::algorithm::convolution_winograd;
-            try {
-                forward_pd(fb.eng(), x[0]);
-            } catch (const dnnl::error&) {
-                algorithm_ = dnnl::algorithm::convolution_direct;
+        const auto pd = [&] {
+            if (fb.winograd_allowed() && groups_ == 1 && k_hw[0] == 3 && k_hw[1] == 3 && win_.stride[0] == 1 &&
+                win_.stride[1] == 1 && win_.dilation[0] == 1 && win_.dilation[1] == 1 && win_.out[0] * win_.out[1] >= 28 * 28) {
+                try {
+                    algorithm_ = dnnl::algorithm::convolution_winograd;
+                    return forward_pd(fb.eng(), x[0]);
+                } catch (const dnnl::error&) {
+                    algorithm_ = dnnl::algorithm::convolution_direct;
+                }
             }
-        }
+            return forward_pd(fb.eng(), x[0]);
+        }();
         weights_plain_ = engine::view(fb.eng(), {weight_dims_, dt::f32, groups_ == 1 ? tag::oihw : tag::goihw}, weights_data_);
 
-        auto pd = forward_pd(fb.eng(), x[0]);
         dnnl::memory src = fb.input_as(0, pd.src_desc());
         dnnl::memory weights = fb.convert_now(weights_plain_, pd.weights_desc());
         dnnl::memory dst = fb.allocate(pd.dst_desc());
@@ -85,13 +89,15 @@ public:
         // signal at the input to 16 channels and runs its blocked kernel on it, three times slower
         // than its gemm kernel on the plain layout (ResNet-18's 7x7 stride-2 layer at batch 6: 71 ms
         // against 24 ms). Not when the plain layout would only have the reference kernel.
-        auto pd = make_pd(tag::any, dnnl::algorithm::convolution_direct);
-        if (algorithm_ != dnnl::algorithm::convolution_direct) {
-            try {
-                pd = make_pd(tag::any, algorithm_);
-            } catch (const dnnl::error&) { // (no Winograd backward for this shape: the direct one)
+        auto pd = [&] {
+            if (algorithm_ != dnnl::algorithm::convolution_direct) {
+                try {
+                    return make_pd(tag::any, algorithm_);
+                } catch (const dnnl::error&) { // (no Winograd backward for this shape: the direct one)
+                }
             }
-        }
+            return make_pd(tag::any, dnnl::algorithm::convolution_direct);
+        }();
         if (groups_ == 1 && src_dims_[1] < 16) {
             auto plain = make_pd(tag::abcd, dnnl::algorithm::convolution_direct);
             if (std::string(plain.impl_info_str()).rfind("ref", 0) != 0) pd = plain;
@@ -114,24 +120,29 @@ private:
     void fuse_followers(engine::forward_builder& fb, const std::vector<float>& weights) {
         std::string out = node_.outputs[0];
         const node* next = fb.sole_consumer(out);
-        std::string why;
-        if (next && next->op_type == "BatchNormalization")
-            if (const auto map = batch_norm_affine(*next, fb.model(), out_channels_, why)) {
-                weights_ = weights;
-                weights_data_ = weights_.data();
-                const int64_t per_channel = static_cast<int64_t>(weights_.size()) / out_channels_;
-                for (int64_t o = 0; o < out_channels_; ++o)
-                    for (int64_t i = 0; i < per_channel; ++i) {
-                        float& w = weights_[static_cast<size_t>(o * per_channel + i)];
-                        w = static_cast<float>(double(w) * map->scale[o]);
-                    }
-                if (!has_bias_) bias_.assign(static_cast<size_t>(out_channels_), 0.0f);
-                has_bias_ = true;
-                for (int64_t o = 0; o < out_channels_; ++o) bias_[o] = static_cast<float>(double(bias_[o]) * map->scale[o] + map->shift[o]);
-                fb.absorb(out);
-                out = next->outputs.at(0);
-                next = fb.sole_consumer(out);
+        std::optional<channel_affine> map;
+        if (next && next->op_type == "BatchNormalization") {
+            try {
+                map = batch_norm_affine(*next, fb.model(), out_channels_);
+            } catch (const error&) { // not foldable: the batch norm's own op reports why
             }
+        }
+        if (map) {
+            weights_ = weights;
+            weights_data_ = weights_.data();
+            const int64_t per_channel = static_cast<int64_t>(weights_.size()) / out_channels_;
+            for (int64_t o = 0; o < out_channels_; ++o)
+                for (int64_t i = 0; i < per_channel; ++i) {
+                    float& w = weights_[static_cast<size_t>(o * per_channel + i)];
+                    w = static_cast<float>(double(w) * map->scale[o]);
+                }
+            if (!has_bias_) bias_.assign(static_cast<size_t>(out_channels_), 0.0f);
+            has_bias_ = true;
+            for (int64_t o = 0; o < out_channels_; ++o) bias_[o] = static_cast<float>(double(bias_[o]) * map->scale[o] + map->shift[o]);
+            fb.absorb(out);
+            out = next->outputs.at(0);
+            next = fb.sole_consumer(out);
+        }
         if (next && fb.fuses_activations() && append_activation(*next, fb.model(), post_ops_)) fb.absorb(out);
     }
 

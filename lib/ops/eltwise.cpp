@@ -18,21 +18,6 @@ namespace {
 /// Below this many elements a host loop is faster on one thread than after waking the others.
 constexpr int64_t parallel_threshold = 1 << 15;
 
-/// Clip's (min, max): attributes before opset 11, constant inputs since; an absent bound is the
-/// float range's end. Throws model_error for a bound that is not one float. (An activation bound
-/// is refused by the op itself: here it counts as absent.)
-std::pair<float, float> clip_bounds(const node& n, const graph& g) {
-    float lo = std::numeric_limits<float>::lowest(), hi = std::numeric_limits<float>::max();
-    if (n.opset < 11) return {n.get_float("min", lo), n.get_float("max", hi)};
-    auto bound = [&](size_t i, float fallback) {
-        const constant* c = i < n.inputs.size() && !n.inputs[i].empty() ? g.find_constant(n.inputs[i]) : nullptr;
-        if (!c) return fallback;
-        if (c->is_int || c->floats.size() != 1) throw model_error(fmt::format("{}: Clip bound must be one float", n.describe()));
-        return c->floats[0];
-    };
-    return {bound(1, lo), bound(2, hi)};
-}
-
 /// Shared by every elementwise op: forward on oneDNN, backward by `derivative` in a host loop.
 class eltwise_op : public op {
 public:
@@ -169,9 +154,6 @@ private:
             alg_ = dnnl::algorithm::eltwise_tanh;
         } else if (t == "Clip") {
             alg_ = dnnl::algorithm::eltwise_clip_v2;
-            if (node_.opset >= 11)
-                for (size_t i : {1, 2})
-                    if (fb.has_input(i)) fb.constant_input(i, i == 1 ? "min" : "max"); // (refuses an activation bound)
             std::tie(alpha_, beta_) = clip_bounds(node_, fb.model());
         } else if (t == "HardSigmoid") {
             // ONNX: max(0, min(1, alpha x + beta)). oneDNN 2.6 has no hardsigmoid: linear, then clip.
@@ -407,21 +389,33 @@ public:
 
 } // namespace
 
+std::pair<float, float> clip_bounds(const node& clip, const graph& g) {
+    float lo = std::numeric_limits<float>::lowest(), hi = std::numeric_limits<float>::max();
+    if (clip.opset < 11) return {clip.get_float("min", lo), clip.get_float("max", hi)};
+    auto bound = [&](size_t i, float fallback) {
+        if (i >= clip.inputs.size() || clip.inputs[i].empty()) return fallback;
+        const constant* c = g.find_constant(clip.inputs[i]);
+        if (!c)
+            throw unsupported_error(fmt::format("{}: input '{}' ({}) must be a constant (an initializer or Constant node)",
+                                                clip.describe(), clip.inputs[i], i == 1 ? "min" : "max"));
+        if (c->is_int || c->floats.size() != 1) throw model_error(fmt::format("{}: Clip bound must be one float", clip.describe()));
+        return c->floats[0];
+    };
+    return {bound(1, lo), bound(2, hi)};
+}
+
 bool append_activation(const node& consumer, const graph& g, dnnl::post_ops& po) {
     if (consumer.op_type == "Relu") {
         po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
         return true;
     }
     if (consumer.op_type != "Clip") return false;
-    if (consumer.opset >= 11)
-        for (size_t i : {1, 2})
-            if (i < consumer.inputs.size() && !consumer.inputs[i].empty() && !g.find_constant(consumer.inputs[i])) return false;
     try {
         const auto [lo, hi] = clip_bounds(consumer, g);
         if (!(lo < hi)) return false; // a constant output: the test a < y < b would not answer for x
         po.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip_v2, lo, hi);
         return true;
-    } catch (const model_error&) {
+    } catch (const error&) {
         return false; // the Clip op reports it
     }
 }

@@ -10,8 +10,8 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace deepinside::ops {
@@ -21,12 +21,18 @@ struct channel_affine {
     std::vector<double> scale, shift;
 };
 
-/// `bn`'s map over `channels` channels, when it is an inference BatchNormalization with constant
-/// parameters of that length; else nullopt, with the reason in `why` (the op's own error message).
-std::optional<channel_affine> batch_norm_affine(const node& bn, const graph& g, int64_t channels, std::string& why);
+/// The map of `bn`, an inference BatchNormalization over `channels` channels. Throws
+/// unsupported_error (training mode, a parameter that is not a constant) or model_error (a missing
+/// parameter, one of another length), naming the node.
+channel_affine batch_norm_affine(const node& bn, const graph& g, int64_t channels);
+
+/// Clip's (min, max): attributes before opset 11, constant inputs since; an absent bound is the
+/// float range's end. Throws unsupported_error for a bound that is an activation and model_error
+/// for one that is not a single float, naming the node.
+std::pair<float, float> clip_bounds(const node& clip, const graph& g);
 
 /// Appends `consumer` to `po` when it is a Relu, or a Clip with constant bounds, and returns
-/// whether it did. Only these: their backward reads their input through a test its output answers
+/// whether it did (a Clip whose bounds are in error is left to its op to report). Only these: their backward reads their input through a test its output answers
 /// alike (x > 0 iff relu(x) > 0; a < x < b iff a < clip(x) < b), so the input need not be stored.
 bool append_activation(const node& consumer, const graph& g, dnnl::post_ops& po);
 

@@ -59,8 +59,7 @@ public:
 
         // Weights: read in place from the graph's constant, B or (transB) Bᵀ as a transposed view,
         // in both passes, so that a fully connected layer's weights are held once (they are most
-        // of VGG's 553 MB); oneDNN's matmul takes either order at full speed. Only alpha ≠ 1 makes
-        // a copy, with alpha folded in, in C order.
+        // of VGG's 553 MB). Only alpha ≠ 1 makes a copy, with alpha folded in, in C order.
         if (alpha == 1.0f) {
             weights_data_ = const_cast<float*>(b.floats.data()); // never written: both primitives only read it
             weights_transposed_ = trans_b;
@@ -74,7 +73,6 @@ public:
             weights_data_ = weights_.data();
             weights_transposed_ = false;
         }
-        const dnnl::memory weights = engine::view(fb.eng(), {b_dims_, dt::f32, strides_of(b_dims_, weights_transposed_)}, weights_data_);
 
         dnnl::memory src = fb.input_plain(0);
         dnnl::memory::desc a_md(a_dims_, dt::f32, strides_of(a_dims_, trans_a_));
@@ -95,7 +93,7 @@ public:
         // of rows on, the matmul is faster (72.8 against 145.6 ms at 64).
         if (rank == 2 && !trans_a_ && bias_rows_ == 1 && m <= 16) {
             const dnnl::memory::desc src_md({m, k}, dt::f32, dnnl::memory::format_tag::nc);
-            const dnnl::memory::desc w_md({n, k}, dt::f32, weights_transposed_ ? dnnl::memory::format_tag::oi : dnnl::memory::format_tag::io);
+            const dnnl::memory::desc w_md = inner_product_weights(n, k);
             const dnnl::memory::desc b_md = bias ? dnnl::memory::desc({n}, dt::f32, dnnl::memory::format_tag::x) : dnnl::memory::desc();
             const dnnl::inner_product_forward::primitive_desc ip({dnnl::prop_kind::forward_training, src_md, w_md, b_md, y_md}, fb.eng());
             std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, engine::view(fb.eng(), src_md, src.get_data_handle())},
@@ -106,6 +104,7 @@ public:
             fb.define_output(0, shape_t(y_dims_.begin(), y_dims_.end()), dst);
             return;
         }
+        const dnnl::memory weights = engine::view(fb.eng(), {b_dims_, dt::f32, strides_of(b_dims_, weights_transposed_)}, weights_data_);
         dnnl::matmul::desc desc(a_md, weights.get_desc(), bias_md, y_md);
         dnnl::matmul::primitive_desc pd(desc, fb.eng());
         std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, a_view}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
@@ -132,7 +131,7 @@ public:
         const int64_t k = a_dims_[rank - 1], n = y_dims_[rank - 1];
         const dnnl::memory::desc da_md({rows, k}, dt::f32, dnnl::memory::format_tag::nc);
         const dnnl::memory::desc dy_md({rows, n}, dt::f32, dnnl::memory::format_tag::nc);
-        const dnnl::memory::desc w_md({n, k}, dt::f32, weights_transposed_ ? dnnl::memory::format_tag::oi : dnnl::memory::format_tag::io);
+        const dnnl::memory::desc w_md = inner_product_weights(n, k);
         const dnnl::inner_product_forward::primitive_desc hint({dnnl::prop_kind::forward_training, da_md, w_md, dy_md}, bb.eng());
         const dnnl::inner_product_backward_data::primitive_desc pd({da_md, w_md, dy_md}, bb.eng(), hint);
         dnnl::memory g = bb.diff_as(node_.outputs[0], engine::scale_batch(engine::plain_desc(bb.forward_value(node_.outputs[0]).shape), bb.stack()));
@@ -146,6 +145,11 @@ public:
     }
 
 private:
+    /// weights_data_ as an inner product's [N, K] weights: "oi" when stored [N, K] (transB), else "io".
+    dnnl::memory::desc inner_product_weights(int64_t n, int64_t k) const {
+        return {{n, k}, dt::f32, weights_transposed_ ? dnnl::memory::format_tag::oi : dnnl::memory::format_tag::io};
+    }
+
     /// beta·C broadcast to [1, N] when C is a row vector or scalar, else to [M, N].
     std::vector<float> broadcast_bias(const constant& c, float beta, int64_t m, int64_t n) {
         if (c.is_int) throw model_error(fmt::format("{}: C must be float", node_.describe()));

@@ -15,31 +15,23 @@ using dt = dnnl::memory::data_type;
 
 } // namespace
 
-std::optional<channel_affine> batch_norm_affine(const node& bn, const graph& g, int64_t channels, std::string& why) {
-    if (bn.op_type != "BatchNormalization") return std::nullopt;
-    if (bn.get_int("training_mode", 0) != 0) {
-        why = "unsupported: training_mode=1 is not supported (inference only)";
-        return std::nullopt;
-    }
+channel_affine batch_norm_affine(const node& bn, const graph& g, int64_t channels) {
+    if (bn.get_int("training_mode", 0) != 0)
+        throw unsupported_error(fmt::format("{}: training_mode=1 is not supported (inference only)", bn.describe()));
     for (size_t i = 1; i < bn.outputs.size(); ++i)
-        if (!bn.outputs[i].empty()) {
-            why = "unsupported: running mean/variance outputs (training) are not supported";
-            return std::nullopt;
-        }
+        if (!bn.outputs[i].empty())
+            throw unsupported_error(fmt::format("{}: running mean/variance outputs (training) are not supported", bn.describe()));
     const char* roles[] = {"scale", "B", "mean", "var"};
     const std::vector<float>* p[4] = {};
     for (size_t i = 1; i <= 4; ++i) {
-        const constant* k = i < bn.inputs.size() && !bn.inputs[i].empty() ? g.find_constant(bn.inputs[i]) : nullptr;
-        if (!k) {
-            const bool given = i < bn.inputs.size() && !bn.inputs[i].empty();
-            why = given ? fmt::format("unsupported: input '{}' ({}) must be a constant (an initializer or Constant node)", bn.inputs[i], roles[i - 1])
-                        : fmt::format("missing input {} ({})", i, roles[i - 1]);
-            return std::nullopt;
-        }
-        if (k->is_int || static_cast<int64_t>(k->floats.size()) != channels) {
-            why = fmt::format("{} must hold {} floats", roles[i - 1], channels);
-            return std::nullopt;
-        }
+        const bool given = i < bn.inputs.size() && !bn.inputs[i].empty();
+        const constant* k = given ? g.find_constant(bn.inputs[i]) : nullptr;
+        if (!given) throw model_error(fmt::format("{}: missing input {} ({})", bn.describe(), i, roles[i - 1]));
+        if (!k)
+            throw unsupported_error(fmt::format("{}: input '{}' ({}) must be a constant (an initializer or Constant node)",
+                                                bn.describe(), bn.inputs[i], roles[i - 1]));
+        if (k->is_int || static_cast<int64_t>(k->floats.size()) != channels)
+            throw model_error(fmt::format("{}: {} must hold {} floats", bn.describe(), roles[i - 1], channels));
         p[i - 1] = &k->floats;
     }
     // y = (x - mean) / sqrt(var + eps) * gamma + beta = x * s + t per channel, with s and t in
@@ -67,12 +59,7 @@ public:
     void build_forward(engine::forward_builder& fb) override {
         const engine::activation& x = fb.input(0);
         if (x.shape.size() < 2) throw model_error(fmt::format("{}: input {} has no channel axis", node_.describe(), to_string(x.shape)));
-        std::string why;
-        const std::optional<channel_affine> map = batch_norm_affine(node_, fb.model(), x.shape[1], why);
-        if (!map) {
-            if (why.rfind("unsupported:", 0) == 0) refuse(why.substr(13));
-            throw model_error(fmt::format("{}: {}", node_.describe(), why));
-        }
+        const channel_affine map = batch_norm_affine(node_, fb.model(), x.shape[1]);
         folded_ = fb.absorbed(node_.inputs[0]);
         if (folded_) { // the convolution before it applies the map (fusion.hpp); the signal passes through
             fb.define_output(0, x.shape, x.mem);
@@ -83,8 +70,8 @@ public:
         scale_.resize(static_cast<size_t>(c));
         shift_.resize(static_cast<size_t>(c));
         for (int64_t k = 0; k < c; ++k) {
-            scale_[k] = static_cast<float>(map->scale[k]);
-            shift_[k] = static_cast<float>(map->shift[k]);
+            scale_[k] = static_cast<float>(map.scale[k]);
+            shift_[k] = static_cast<float>(map.shift[k]);
         }
         // Both operands in the activation's layout, so that oneDNN's jit binary kernel runs.
         dnnl::memory sm = engine::per_channel(fb.eng(), x.mem.get_desc(), scale_, scale_in_layout_);
