@@ -103,6 +103,37 @@ BOOST_AUTO_TEST_CASE(fused_network_matches_the_double_reference) {
     }
 }
 
+// A residual block's Add and ReLU: the ReLU applied by the binary primitive, checked as above.
+BOOST_AUTO_TEST_CASE(an_activation_after_a_residual_add) {
+    std::mt19937 rng(15);
+    graph_builder b({2, 4, 6, 6}, 13, "image");
+    b.random_constant("w", {4, 4, 3, 3}, rng);
+    b.add("Conv", {"image", "w"}, "c", {{"kernel_shape", attr_ints({3, 3})}, {"pads", attr_ints({1, 1, 1, 1})}});
+    b.add("Add", {"c", "image"}, "sum");
+    b.add("Relu", {"sum"}, "r");
+    b.add("Flatten", {"r"}, "f");
+    b.random_constant("fc", {3, 4 * 6 * 6}, rng, -0.2, 0.2);
+    b.add("Gemm", {"f", "fc"}, "scores", {{"transB", attr_int(1)}});
+    const graph g = b.finish("scores");
+    const tensor x = random_tensor(rng, {2, 4, 6, 6});
+    network net(g, x.shape, fused());
+    net.forward(x);
+    BOOST_CHECK(!readable(net, "sum"));
+    BOOST_CHECK(readable(net, "c")); // its reader is the Add, which a convolution does not apply
+    const verify::reference_network ref(g);
+    const auto state = stored_activations(net);
+    dtensor seed(ref.forward(to_d(x)).at("scores").shape);
+    seed.data[2] = seed.data[3 + 1] = 1.0;
+    for (auto rule : {backward_rule::gradient, backward_rule::guided}) {
+        const auto sig = net.backward({{target{target::kind::class_score, "", {2, 1}, {}}, rule}});
+        const dtensor want = ref.backward(state, "scores", seed, rule);
+        const double err = rel_l2(sig[0], want);
+        BOOST_TEST_MESSAGE("fused Add+ReLU, " << to_string(rule) << " rel L2 " << err);
+        BOOST_CHECK_LE(err, backward_tolerance);
+        BOOST_CHECK(max_abs(want) > 0);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(the_same_signals_as_without_fusion) {
     std::mt19937 rng(12);
     const graph g = fusable(rng);
