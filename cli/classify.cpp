@@ -95,7 +95,7 @@ command add_classify(CLI::App& app) {
                 if (!o->save_input.empty()) inputs_fed.push_back(x);
                 progress.update(int(done + pending.size()));
             };
-            batch = for_each_batch(g, paths, how, o->batch, world, run);
+            batch = for_each_batch(g, paths, how, o->batch, world, threads, run);
             if (!o->save_input.empty())
                 write_npy(o->save_input, concatenate_batches(inputs_fed, "--save-input " + o->save_input));
         };

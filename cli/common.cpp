@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <exception>
 #include <fstream>
 #include <numeric>
 
@@ -159,6 +160,22 @@ tensor read_input_npy(const std::string& path) {
     tensor x = read_npy(path);
     require_finite(x, path);
     return x;
+}
+
+void for_each_index(size_t count, int threads, const std::function<void(size_t)>& work) {
+    std::vector<std::exception_ptr> errors(count);
+    const int team = int(std::clamp<size_t>(count, 1, size_t(std::max(threads, 1))));
+    // Items differ in cost (a picture's size, a map's compressibility): handed out one at a time.
+#pragma omp parallel for schedule(dynamic, 1) num_threads(team)
+    for (int64_t i = 0; i < int64_t(count); ++i) {
+        try {
+            work(size_t(i));
+        } catch (...) {
+            errors[size_t(i)] = std::current_exception();
+        }
+    }
+    for (const std::exception_ptr& e : errors)
+        if (e) std::rethrow_exception(e);
 }
 
 } // namespace deepinside::cli

@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -61,6 +63,14 @@ CLI::Validator positive_integer(const std::string& what, long long largest, cons
 void add_threads_option(CLI::App& app, int& threads);
 /// --winograd: engine_options::winograd.
 void add_winograd_flag(CLI::App& app, bool& winograd);
+
+/// Runs work(i) for every i in [0, count) on up to `threads` threads: the host-side work of a batch
+/// (decoding and resizing pictures; drawing, encoding and writing each image's files), which would
+/// otherwise leave all but one of the run's threads idle between the network's passes. Every item
+/// runs; then the exception of the lowest-numbered item that threw is rethrown, so that the error a
+/// run reports does not depend on which thread got there first. `work` must not touch state that
+/// another item writes (results go into per-item slots, printed in order afterwards).
+void for_each_index(size_t count, int threads, const std::function<void(size_t)>& work);
 
 /// A float32 .npy input: read_npy, then refused (input_error naming the file, the first bad index
 /// and its value) when it holds a NaN or an infinity.

@@ -1,5 +1,7 @@
 #include "inputs.hpp"
 
+#include "common.hpp"
+
 #include <deepinside/errors.hpp>
 
 #include <fmt/format.h>
@@ -9,8 +11,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace deepinside::cli {
@@ -170,7 +174,7 @@ int64_t choose_batch(const graph& g, int64_t requested, int64_t elements_per_ima
 }
 
 int64_t for_each_batch(const graph& g, const std::vector<std::string>& paths, const image_flags::resolved& how,
-                       int64_t requested_batch, const process_group& group,
+                       int64_t requested_batch, const process_group& group, int threads,
                        const std::function<void(const std::vector<fed_picture>&, size_t)>& run) {
     const int64_t batch = choose_batch(g, requested_batch, feed_picture(g, paths.at(0), how).x.size());
     const auto [first, last] = group.share(paths.size(), size_t(batch));
@@ -181,10 +185,24 @@ int64_t for_each_batch(const graph& g, const std::vector<std::string>& paths, co
         done += pending.size();
         pending.clear();
     };
-    for (size_t i = first; i < last; ++i) {
-        fed_picture p = feed_picture(g, paths[i], how);
-        if (!pending.empty() && (p.x.shape != pending.front().x.shape || int64_t(pending.size()) == batch)) flush();
-        pending.push_back(std::move(p));
+    for (size_t start = first; start < last; start += size_t(batch)) {
+        const size_t count = std::min(last - start, size_t(batch));
+        std::vector<std::optional<fed_picture>> decoded(count);
+        std::vector<std::exception_ptr> errors(count);
+        for_each_index(count, threads, [&](size_t k) {
+            try {
+                decoded[k] = feed_picture(g, paths[start + k], how);
+            } catch (...) {
+                errors[k] = std::current_exception();
+            }
+        });
+        for (size_t k = 0; k < count; ++k) {
+            if (errors[k]) std::rethrow_exception(errors[k]);
+            fed_picture& p = *decoded[k];
+            if (!pending.empty() && p.x.shape != pending.front().x.shape) flush();
+            pending.push_back(std::move(p));
+            if (int64_t(pending.size()) == batch) flush(); // before the next pictures are read
+        }
     }
     if (!pending.empty()) flush();
     return batch;

@@ -58,12 +58,14 @@ fed_picture feed_picture(const graph& g, const std::string& path, const image_fl
 int64_t choose_batch(const graph& g, int64_t requested, int64_t elements_per_image);
 
 /// Feeds this process's share of `paths` to `run(pictures, index of the first)` in batches, decoding a
-/// batch at a time (a folder of 50,000 photos is never held at once). The batch size is chosen from
+/// batch at a time (a folder of 50,000 photos is never held at once), its pictures on up to `threads`
+/// threads (for_each_index), handed on in order: a picture that cannot be read stops the run where a
+/// one-at-a-time run would, after the batches before it. The batch size is chosen from
 /// the first picture's input size (choose_batch, the same on every rank), the share is whole batches
 /// (process_group::share), and a picture of another input size (a model with open height and width)
 /// starts a new batch. Returns the batch size.
 int64_t for_each_batch(const graph& g, const std::vector<std::string>& paths, const image_flags::resolved& how,
-                       int64_t requested_batch, const process_group& group,
+                       int64_t requested_batch, const process_group& group, int threads,
                        const std::function<void(const std::vector<fed_picture>&, size_t)>& run);
 
 /// The pictures' inputs (each [1, C, H, W], all of one shape) stacked into one [B, C, H, W] tensor.

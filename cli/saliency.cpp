@@ -339,8 +339,18 @@ command add_saliency(CLI::App& app) {
                 }
 
                 names->create_folder();
-                for (int64_t b = 0; b < n; ++b) {
-                    const fed_picture& pic = *pictures[size_t(b)];
+                // Each image's files, JSON entry and line, made on the run's threads into its own slot,
+                // then reported in order.
+                struct image_result {
+                    json entry;
+                    std::string line;
+                    int64_t files = 0;
+                };
+                std::vector<image_result> results(static_cast<size_t>(n));
+                for_each_index(size_t(n), threads, [&](size_t slot) {
+                    const int64_t b = int64_t(slot);
+                    image_result& result = results[slot];
+                    const fed_picture& pic = *pictures[slot];
                     const size_t index = first_index + size_t(b);
                     const std::string& base = names->prefix(index);
                     const int64_t top_count = std::min<int64_t>(5, class_count);
@@ -410,7 +420,7 @@ command add_saliency(CLI::App& app) {
                             captions.push_back(fmt::format("{} {}", to_string(requests[k].rule), tname));
                             entry["statistics"] = map_statistics(maps[k], scales[k]);
                         }
-                        files_written += int64_t(files.size());
+                        result.files += int64_t(files.size());
                         entry["files"] = files;
                         maps_json.push_back(entry);
                         written_pairs.push_back(single_pair ? ""
@@ -424,17 +434,22 @@ command add_saliency(CLI::App& app) {
                     if (o->show.panel && !maps.empty()) {
                         write_png(base + ".panel.png", panel(tiles, captions), later);
                         image_json["panel"] = base + ".panel.png";
-                        ++files_written;
+                        ++result.files;
                     }
-                    images_json.push_back(image_json);
+                    result.entry = std::move(image_json);
 
                     const std::string what = layer             ? o->layer
                                              : classes.empty() ? fmt::format("class {} ({})", class_of(targets[0], b),
                                                                              label_of(labels, class_of(targets[0], b)))
                                                                : fmt::format("classes {}", fmt::join(classes, ","));
-                    say(fmt::format("{}  {}  -> {}{}", pic.path, what, base,
-                                    single_pair ? std::string()
-                                                : fmt::format(".{{{}}}", fmt::join(written_pairs, ","))));
+                    result.line = fmt::format("{}  {}  -> {}{}", pic.path, what, base,
+                                              single_pair ? std::string()
+                                                          : fmt::format(".{{{}}}", fmt::join(written_pairs, ",")));
+                });
+                for (image_result& result : results) {
+                    files_written += result.files;
+                    images_json.push_back(std::move(result.entry));
+                    say(result.line);
                 }
                 progress.update(int(first_index) + int(n));
             };
@@ -444,7 +459,7 @@ command add_saliency(CLI::App& app) {
                 batch = x.shape.empty() ? 1 : x.shape[0];
                 run_batch(x, {}, 0);
             } else {
-                batch = for_each_batch(g, paths, how, o->batch, world,
+                batch = for_each_batch(g, paths, how, o->batch, world, threads,
                                        [&](const std::vector<fed_picture>& pictures, size_t first) {
                                            std::vector<const fed_picture*> view;
                                            for (const auto& p : pictures) view.push_back(&p);

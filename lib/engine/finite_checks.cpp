@@ -10,16 +10,30 @@
 #include <algorithm>
 #include <cstring>
 #include <set>
+#include <utility>
+#include <vector>
 
 namespace deepinside {
 
 namespace {
 
-/// Whether a oneDNN memory holds a NaN or an infinity anywhere in its buffer (padding included: a
-/// hit is confirmed on the C-order values before anything is reported).
-bool buffer_has_non_finite(const dnnl::memory& m) {
-    return first_non_finite(static_cast<const float*>(m.get_data_handle()),
-                            static_cast<int64_t>(engine::byte_size(m) / sizeof(float))) >= 0;
+/// Whether any of these oneDNN memories holds a NaN or an infinity anywhere in its buffer (padding
+/// included: a hit is confirmed on the C-order values before anything is reported). One read of every
+/// activation or signal, memory-bound: the buffers are cut into chunks shared among the network's
+/// threads in one parallel region (one thread alone takes about a tenth of a ResNet-18 saliency pass).
+bool any_non_finite(const std::vector<const dnnl::memory*>& memories) {
+    constexpr int64_t chunk = 1 << 16;
+    std::vector<std::pair<const float*, int64_t>> pieces;
+    for (const dnnl::memory* m : memories) {
+        const auto* values = static_cast<const float*>(m->get_data_handle());
+        const auto count = static_cast<int64_t>(engine::byte_size(*m) / sizeof(float));
+        for (int64_t start = 0; start < count; start += chunk)
+            pieces.emplace_back(values + start, std::min(chunk, count - start));
+    }
+    bool found = false;
+#pragma omp parallel for schedule(static) reduction(|| : found) if (pieces.size() > 1)
+    for (size_t k = 0; k < pieces.size(); ++k) found = found || first_non_finite(pieces[k].first, pieces[k].second) >= 0;
+    return found;
 }
 
 } // namespace
@@ -28,8 +42,11 @@ void network::impl::check_forward(const std::vector<tensor>& outs) {
     bool suspect = false;
     if (options.check == finite_check::outputs)
         for (const tensor& t : outs) suspect = suspect || first_non_finite(t.data.data(), t.size()) >= 0;
-    if (options.check == finite_check::all)
-        for (const std::string& name : tensor_names) suspect = suspect || buffer_has_non_finite(act(name).mem);
+    if (options.check == finite_check::all) {
+        std::vector<const dnnl::memory*> activations;
+        for (const std::string& name : tensor_names) activations.push_back(&act(name).mem);
+        suspect = any_non_finite(activations);
+    }
     if (!suspect) return;
     for (const std::string& name : tensor_names) {
         const tensor t = read(name);
@@ -69,10 +86,13 @@ void network::impl::check_backward(const std::vector<backward_request>& requests
     bool suspect = false;
     if (options.check == finite_check::outputs)
         for (const tensor& t : results) suspect = suspect || first_non_finite(t.data.data(), t.size()) >= 0;
-    if (options.check == finite_check::all)
+    if (options.check == finite_check::all) {
+        std::vector<const dnnl::memory*> signals;
         for (const auto& [p, slice] : where)
             if (slice == 0)
-                for (const auto& sig : p->signals) suspect = suspect || buffer_has_non_finite(sig.second);
+                for (const auto& sig : p->signals) signals.push_back(&sig.second);
+        suspect = suspect || any_non_finite(signals);
+    }
     if (!suspect) return;
     for (size_t k = 0; k < requests.size(); ++k) {
         // Under `outputs`, a request is reported only for what it returns.

@@ -297,6 +297,43 @@ BOOST_AUTO_TEST_CASE(image_arguments_and_fixed_batches) {
     ok("saliency " + fixed + " " + three + " --batch 1 --out " + s.path("fixed1") + "/");
 }
 
+// Pictures are decoded a batch at a time on the run's threads, and each image's files written on
+// them too; a picture that cannot be read still stops the run where a one-at-a-time run would: after
+// the batches before it, with the message of the first unreadable picture in order (here two in one
+// batch, the second named nowhere), whichever thread reached which first.
+BOOST_AUTO_TEST_CASE(an_unreadable_picture_stops_the_run_after_the_batches_before_it) {
+    scratch s;
+    const std::vector<fs::path> images = sorted_images();
+    const std::string m = bundled_model();
+    fs::create_directories(s.path("in"));
+    const std::vector<std::string> good = {"0000", "0001", "0002", "0003"};
+    for (size_t i = 0; i < good.size(); ++i) fs::copy_file(images[i], s.path("in/" + good[i] + ".png"));
+    s.file("in/0003a-broken.png", "not a picture at all");
+    s.file("in/0003b-broken.png", "not a picture either");
+    fs::copy_file(images[4], s.path("in/0004-after.png"));
+    for (const std::string command : {"saliency", "classify"}) {
+        BOOST_TEST_CONTEXT(command) {
+            const std::string out = s.path(command + "-out");
+            // batches of 2: [0000 0001] [0002 0003] [0003a 0003b] [0004]
+            const result r = run(command + " " + m + " " + s.path("in") + " --batch 2 --threads 2" +
+                                 (command == "saliency" ? " --out " + out + "/" : ""));
+            BOOST_TEST(r.status == 1, "exit status " << r.status << ", stderr: " << r.err);
+            BOOST_TEST(r.err.find("0003a-broken.png") != std::string::npos, r.err);
+            BOOST_TEST(r.err.find("0003b-broken.png") == std::string::npos, r.err);
+            if (command == "saliency") {
+                std::vector<std::string> expected;
+                for (const std::string& stem : good)
+                    for (const char* suffix : {".grad.npy", ".npy", ".overlay.png", ".png"}) expected.push_back(stem + suffix);
+                std::sort(expected.begin(), expected.end());
+                BOOST_TEST(files_in(out) == expected, boost::test_tools::per_element());
+            } else {
+                for (const std::string& stem : good) BOOST_TEST(r.out.find("/" + stem + ".png") != std::string::npos, r.out);
+                BOOST_TEST(r.out.find("0004-after") == std::string::npos, r.out);
+            }
+        }
+    }
+}
+
 // ---- JSON ---------------------------------------------------------------------------------------
 
 // --json -: stdout is one JSON document and nothing else; the human lines go to stderr. Every field
