@@ -30,7 +30,16 @@ shape_t checked_shape(const ::onnx::TensorProto& t, const std::string& what, con
 
 /// Decodes a FLOAT, INT64 or INT32 tensor (raw_data, typed fields or external data) into a
 /// constant; an unsupported element type is an unsupported_error, any inconsistency a model_error.
-constant decode_tensor(const ::onnx::TensorProto& t, const std::string& what, const tensor_source& src);
+/// A tensor held inside the protobuf (raw_data or typed fields) of more than `max_values` values is
+/// only checked: the constant gets its shape and type but no values (take_float_bytes or a second
+/// call takes them later), so that its values and the protobuf's copy are never resident together.
+constant decode_tensor(const ::onnx::TensorProto& t, const std::string& what, const tensor_source& src,
+                       size_t max_values = SIZE_MAX);
+
+/// The values of a FLOAT tensor's raw_data that decode_tensor has checked (`count` values), moved
+/// out of the protobuf string without both copies being resident: copied a slice at a time, each
+/// copied slice of the string handed back to the kernel; the string is left empty.
+std::vector<float> take_float_bytes(std::string& raw_data, size_t count);
 
 /// Reads exactly `expected_bytes` bytes of the external data of `t` after checking the location
 /// stays inside src.base_dir (relative, no "..", no symlink, regular file) and that offset and

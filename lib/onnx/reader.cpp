@@ -347,10 +347,9 @@ value_info read_value_info(const ::onnx::ValueInfoProto& vi, bool is_input, cons
     return out;
 }
 
-/// Large initializers are decoded twice (see read_model): once to check them before ONNX's checker
-/// runs, their values dropped at once, and once more after it, each protobuf copy freed as its
-/// values are taken. Small ones are kept from the first decoding.
-constexpr size_t values_decoded_twice = 1 << 16;
+/// Large initializers are checked before ONNX's checker runs and their values taken after it (see
+/// read_model), each protobuf copy freed as its values are taken. Small ones are decoded at once.
+constexpr size_t values_taken_after_checks = 1 << 16;
 
 graph build_graph(const ::onnx::ModelProto& model, const opset_map& opsets, const tensor_source& src) {
     const auto& gp = model.graph();
@@ -374,8 +373,7 @@ graph build_graph(const ::onnx::ModelProto& model, const opset_map& opsets, cons
         initializers.insert(t.name());
         if (!is_supported_type(t.data_type()) && t.data_type() != ::onnx::TensorProto::UNDEFINED && !used.count(t.name()))
             continue;
-        constant& c = g.constants[t.name()] = decode_tensor(t, fmt::format("initializer '{}'", t.name()), src);
-        if (c.floats.size() + c.ints.size() > values_decoded_twice) std::vector<float>().swap(c.floats), std::vector<int64_t>().swap(c.ints);
+        g.constants[t.name()] = decode_tensor(t, fmt::format("initializer '{}'", t.name()), src, values_taken_after_checks);
     }
 
     for (const auto& np : gp.node()) {
@@ -419,14 +417,18 @@ graph build_graph(const ::onnx::ModelProto& model, const opset_map& opsets, cons
     return g;
 }
 
-/// The values build_graph dropped, decoded again (every check passed the first time), each
-/// initializer's protobuf storage freed as soon as its values are in `g`.
+/// The values build_graph only checked, taken now, each initializer's protobuf storage freed as its
+/// values reach `g`: a float raw_data (what exporters write) moved without being held twice
+/// (take_float_bytes), anything else decoded again.
 void take_large_values(::onnx::ModelProto& model, graph& g, const tensor_source& src) {
     for (auto& t : *model.mutable_graph()->mutable_initializer()) {
         auto it = g.constants.find(t.name());
         if (it == g.constants.end() || !it->second.floats.empty() || !it->second.ints.empty() || element_count(it->second.shape) == 0)
             continue;
-        it->second = decode_tensor(t, fmt::format("initializer '{}'", t.name()), src);
+        if (t.data_type() == ::onnx::TensorProto::FLOAT && t.has_raw_data() && t.data_location() != ::onnx::TensorProto::EXTERNAL)
+            it->second.floats = take_float_bytes(*t.mutable_raw_data(), static_cast<size_t>(element_count(it->second.shape)));
+        else
+            it->second = decode_tensor(t, fmt::format("initializer '{}'", t.name()), src);
         std::string().swap(*t.mutable_raw_data());
         google::protobuf::RepeatedField<float>().Swap(t.mutable_float_data());
         google::protobuf::RepeatedField<int64_t>().Swap(t.mutable_int64_data());

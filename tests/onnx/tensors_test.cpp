@@ -7,6 +7,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <cstring>
 #include <functional>
 
 using namespace deepinside;
@@ -310,6 +311,39 @@ BOOST_AUTO_TEST_CASE(tensor_attributes_become_constants) {
     const constant* c = g.nodes[2].get_tensor("extra");
     BOOST_TEST_REQUIRE(c != nullptr);
     BOOST_TEST(c->floats == (std::vector<float>{3.0f, 4.0f}), boost::test_tools::per_element());
+}
+
+// Initializers of more than 65,536 values are checked before ONNX's checker and taken after it; a
+// float raw_data is moved out of the protobuf in 8 MiB slices (take_float_bytes), each slice's pages
+// handed back as it is copied. A weight of 2,613,600 values (10.5 MB: one whole slice, one partial,
+// the boundary inside a page) comes out bit for bit, from a file and from bytes, as raw_data and as
+// float_data; the small initializers beside it too.
+BOOST_AUTO_TEST_CASE(large_initializers_are_taken_whole_and_in_order) {
+    temp_dir dir;
+    tiny_weights w;
+    const int64_t side = 660, flat = 2 * side * side;
+    w.fc_w = ramp(size_t(3 * flat), 1e-6f);
+    for (const bool raw : {true, false}) {
+        BOOST_TEST_CONTEXT((raw ? "raw_data" : "float_data")) {
+            auto m = tiny_model(w);
+            auto* x = m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+            x->mutable_dim(2)->set_dim_value(side);
+            x->mutable_dim(3)->set_dim_value(side);
+            *initializer(m, "fc.w") = float_tensor("fc.w", {3, flat}, w.fc_w, raw);
+            const std::string path = dir.write(raw ? "raw.onnx" : "typed.onnx", m);
+            for (const bool from_file : {true, false}) {
+                BOOST_TEST_CONTEXT((from_file ? "read_onnx" : "read_onnx_bytes")) {
+                    const graph g = from_file ? read_onnx(path) : read_onnx_bytes(serialize(m), "model.onnx", dir.path().string());
+                    const constant& fc = g.constants.at("fc.w");
+                    BOOST_TEST((fc.shape == shape_t{3, flat}));
+                    BOOST_TEST_REQUIRE(fc.floats.size() == w.fc_w.size());
+                    BOOST_TEST((std::memcmp(fc.floats.data(), w.fc_w.data(), w.fc_w.size() * sizeof(float)) == 0));
+                    BOOST_TEST(g.constants.at("conv.w").floats == w.conv_w, boost::test_tools::per_element());
+                    BOOST_TEST(g.constants.at("fc.b").floats == w.fc_b, boost::test_tools::per_element());
+                }
+            }
+        }
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
