@@ -37,8 +37,12 @@ enum class finite_check {
              ///< pass over what the call returns. A NaN that a ReLU or a max-pool maps back to a
              ///< number (oneDNN's ReLU gives 0 for NaN, as for -inf) is not seen.
     all,     ///< every activation after forward() and every intermediate signal after backward(): one
-             ///< more read of each. Also refuses a tensor that holds an infinity by design (a Pad
-             ///< with value -inf before a MaxPool).
+             ///< more read of each. A tensor fusion does not store (before a ReLU or Clip its
+             ///< producer applies) is proved finite by a bound from the stored ones (a filter's L1
+             ///< norm times its input's largest magnitude, plus the bias; for a sum, the operands'
+             ///< largest magnitudes), and where the bound cannot, the pass runs again with every
+             ///< activation stored: the same error as an unfused network's, or none. Also refuses a
+             ///< tensor that holds an infinity by design (a Pad with value -inf before a MaxPool).
 };
 
 /// Every node of `g` the engine cannot run (an op type or opset outside its table, another domain),
@@ -78,9 +82,10 @@ struct engine_options {
     /// be read nor differentiated at: read() and backward() throw input_error naming it and `keep`.
     /// Gradients are unchanged: the ReLU mask 1(x > 0) equals 1(relu(x) > 0), and batch norm in
     /// inference is the affine map the folded weights apply (rounded once, as an EVAL-mode export's
-    /// own folding is). Under finite_check::all activations are not fused (the check must see a NaN
-    /// before a ReLU maps it to 0); batch norms still are. The verifier compiles with fusion off: it
-    /// reads every layer.
+    /// own folding is). Under finite_check::all too (see there how what a fused ReLU would hide is
+    /// still found), except with Winograd (its transforms would loosen the bound) and for a Mul or
+    /// Div (no useful bound): their activations stay unfused. The verifier compiles with fusion off:
+    /// it reads every layer.
     bool fuse = true;
     /// Tensor (or node) names that must stay readable under fusion: a --layer target, a --wrt tensor.
     std::vector<std::string> keep;

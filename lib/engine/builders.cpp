@@ -96,9 +96,10 @@ void forward_builder::add(dnnl::primitive p, std::unordered_map<int, dnnl::memor
 
 void forward_builder::add_host(std::function<void()> fn) { steps_.push_back({{}, {}, std::move(fn), node_->name}); }
 
-void forward_builder::enable_fusion(std::set<std::string> kept, bool activations) {
+void forward_builder::enable_fusion(std::set<std::string> kept, bool activations, bool bounds_needed) {
     fuse_ = true;
     fuse_activations_ = activations;
+    bounds_needed_ = bounds_needed;
     kept_ = std::move(kept);
     for (const value_info& out : g_.outputs) kept_.insert(out.name);
     readers_.clear();

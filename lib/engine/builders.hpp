@@ -35,6 +35,17 @@ struct activation {
     dnnl::memory mem;
 };
 
+/// What proves a tensor that fusion does not store finite from tensors the check scans (under
+/// finite_check::all): every value v of `tensor` obeys |v| <= gain * (the sum over `inputs` of their
+/// largest magnitude) + offset. A convolution's output: the largest L1 norm of a filter, the largest
+/// bias; a sum's: 1 over both operands. Float rounding adds a relative (1 + 2^-24) per operation,
+/// which the check's margin (half the float range) covers.
+struct magnitude_bound {
+    std::string tensor;
+    std::vector<std::string> inputs;
+    double gain = 1, offset = 0;
+};
+
 class forward_builder {
 public:
     forward_builder(const graph& g, const dnnl::engine& eng, std::map<std::string, activation>& acts, step_list& steps)
@@ -67,10 +78,14 @@ public:
 
     // Fusion (engine_options::fuse): a producer applying its tensor's one consumer itself.
     /// Turns fusion on, with the tensors that must stay readable (kept names, graph outputs);
-    /// `activations`: whether an activation may be applied by its producer (not when every tensor
-    /// is checked for NaN: a ReLU maps NaN to 0, so its input must be stored to be checked).
-    void enable_fusion(std::set<std::string> kept, bool activations);
+    /// `activations`: whether an activation may be applied by its producer. `bounds_needed` (every
+    /// tensor is checked for NaN and infinity): a ReLU maps NaN and -inf to 0, so a producer applying
+    /// one must give a magnitude_bound for the tensor it no longer stores, or not fuse.
+    void enable_fusion(std::set<std::string> kept, bool activations, bool bounds_needed);
     bool fuses_activations() const { return fuse_activations_; }
+    bool needs_bounds() const { return bounds_needed_; }
+    void bound(magnitude_bound b) { bounds_.push_back(std::move(b)); }
+    const std::vector<magnitude_bound>& bounds() const { return bounds_; }
     /// Whether convolutions may run Winograd's algorithm (engine_options::winograd).
     void allow_winograd(bool allowed) { winograd_ = allowed; }
     bool winograd_allowed() const { return winograd_; }
@@ -92,8 +107,9 @@ private:
     step_list& steps_;
     const node* node_ = nullptr;
     std::map<std::pair<std::string, std::string>, dnnl::memory> reordered_; // (tensor, layout) → copy
-    bool fuse_ = false, fuse_activations_ = false, winograd_ = false;
+    bool fuse_ = false, fuse_activations_ = false, bounds_needed_ = false, winograd_ = false;
     std::set<std::string> kept_, absorbed_;
+    std::vector<magnitude_bound> bounds_;
     std::map<std::string, std::vector<std::pair<const node*, size_t>>> readers_; ///< tensor → (node, input slot)
 };
 

@@ -8,7 +8,12 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <limits>
+#include <map>
 #include <set>
 #include <utility>
 #include <vector>
@@ -17,23 +22,55 @@ namespace deepinside {
 
 namespace {
 
-/// Whether any of these oneDNN memories holds a NaN or an infinity anywhere in its buffer (padding
-/// included: a hit is confirmed on the C-order values before anything is reported). One read of every
-/// activation or signal, memory-bound: the buffers are cut into chunks shared among the network's
-/// threads in one parallel region (one thread alone takes about a tenth of a ResNet-18 saliency pass).
-bool any_non_finite(const std::vector<const dnnl::memory*>& memories) {
+/// Splits buffers into chunks for one parallel region: the scans below are one read of every
+/// activation or signal, memory-bound, so the network's threads share them (one thread alone took
+/// about a tenth of a ResNet-18 saliency pass). Each piece: values, count, index of its buffer.
+struct piece {
+    const float* values;
+    int64_t count;
+    size_t buffer;
+};
+std::vector<piece> pieces_of(const std::vector<const dnnl::memory*>& memories) {
     constexpr int64_t chunk = 1 << 16;
-    std::vector<std::pair<const float*, int64_t>> pieces;
-    for (const dnnl::memory* m : memories) {
-        const auto* values = static_cast<const float*>(m->get_data_handle());
-        const auto count = static_cast<int64_t>(engine::byte_size(*m) / sizeof(float));
-        for (int64_t start = 0; start < count; start += chunk)
-            pieces.emplace_back(values + start, std::min(chunk, count - start));
+    std::vector<piece> pieces;
+    for (size_t b = 0; b < memories.size(); ++b) {
+        const auto* values = static_cast<const float*>(memories[b]->get_data_handle());
+        const auto count = static_cast<int64_t>(engine::byte_size(*memories[b]) / sizeof(float));
+        for (int64_t start = 0; start < count; start += chunk) pieces.push_back({values + start, std::min(chunk, count - start), b});
     }
+    return pieces;
+}
+
+/// Whether any of these oneDNN memories holds a NaN or an infinity anywhere in its buffer (padding
+/// included: a hit is confirmed on the C-order values before anything is reported).
+bool any_non_finite(const std::vector<const dnnl::memory*>& memories) {
+    const std::vector<piece> pieces = pieces_of(memories);
     bool found = false;
 #pragma omp parallel for schedule(static) reduction(|| : found) if (pieces.size() > 1)
-    for (size_t k = 0; k < pieces.size(); ++k) found = found || first_non_finite(pieces[k].first, pieces[k].second) >= 0;
+    for (size_t k = 0; k < pieces.size(); ++k) found = found || first_non_finite(pieces[k].values, pieces[k].count) >= 0;
     return found;
+}
+
+/// The largest magnitude in each of these memories (padding included), infinity where one holds a
+/// NaN or an infinity. The bit patterns of |v| (sign cleared) order as the magnitudes do, with
+/// infinity and every NaN above all finite values, so one vectorised integer max answers both.
+std::vector<float> largest_magnitudes(const std::vector<const dnnl::memory*>& memories) {
+    const std::vector<piece> pieces = pieces_of(memories);
+    std::vector<uint32_t> largest_bits(pieces.size());
+#pragma omp parallel for schedule(static) if (pieces.size() > 1)
+    for (size_t k = 0; k < pieces.size(); ++k) {
+        uint32_t m = 0;
+        const float* v = pieces[k].values;
+#pragma omp simd reduction(max : m)
+        for (int64_t i = 0; i < pieces[k].count; ++i) m = std::max(m, std::bit_cast<uint32_t>(v[i]) & 0x7fffffffu);
+        largest_bits[k] = m;
+    }
+    std::vector<uint32_t> per_buffer(memories.size(), 0);
+    for (size_t k = 0; k < pieces.size(); ++k) per_buffer[pieces[k].buffer] = std::max(per_buffer[pieces[k].buffer], largest_bits[k]);
+    std::vector<float> result;
+    for (uint32_t bits : per_buffer)
+        result.push_back(bits >= 0x7f800000u ? std::numeric_limits<float>::infinity() : std::bit_cast<float>(bits));
+    return result;
 }
 
 } // namespace
@@ -45,10 +82,29 @@ void network::impl::check_forward(const std::vector<tensor>& outs) {
     if (options.check == finite_check::all) {
         std::vector<const dnnl::memory*> activations;
         for (const std::string& name : tensor_names) activations.push_back(&act(name).mem);
-        suspect = any_non_finite(activations);
+        const std::vector<float> largest = largest_magnitudes(activations);
+        std::map<std::string, double> largest_of;
+        for (size_t k = 0; k < largest.size(); ++k) {
+            suspect = suspect || std::isinf(largest[k]);
+            largest_of[tensor_names[k]] = largest[k];
+        }
+        // A tensor an applied activation hides is finite when its bound is: |v| <= FLT_MAX / 2
+        // leaves room for every rounding of the sums behind it.
+        for (const engine::magnitude_bound& b : bounds) {
+            double inputs = 0;
+            for (const std::string& in : b.inputs) {
+                const auto it = largest_of.find(in); // (always scanned: a fused-away tensor has no other reader)
+                inputs += it == largest_of.end() ? HUGE_VAL : it->second;
+            }
+            suspect = suspect || !(b.gain * inputs + b.offset <= double(std::numeric_limits<float>::max()) / 2);
+        }
     }
     if (!suspect) return;
+    // With activations fused, a tensor before one is not stored (and its name reads the values after
+    // it): the first tensor that is not finite is found by the same pass with every one stored.
+    if (activations_fused) recheck_unfused();
     for (const std::string& name : tensor_names) {
+        if (fused_away.count(name)) continue;
         const tensor t = read(name);
         const int64_t i = first_non_finite(t.data.data(), t.size());
         if (i < 0) continue;
@@ -60,6 +116,16 @@ void network::impl::check_forward(const std::vector<tensor>& outs) {
             index_to_string(t.shape, i)));
     }
     // Only a layout's padding held one: no value of any tensor is affected.
+}
+
+void network::impl::recheck_unfused() {
+    engine_options unfused_options = options;
+    unfused_options.check = finite_check::all;
+    impl unfused(g, input_shape, unfused_options, /*fuse_activations=*/false);
+    const dnnl::memory& from = act(input_name).mem;
+    std::memcpy(unfused.acts.at(unfused.input_name).mem.get_data_handle(), from.get_data_handle(), engine::byte_size(from));
+    engine::run_steps(unfused.forward_steps, unfused.stream);
+    unfused.check_forward({});
 }
 
 std::vector<float> network::impl::signal_slice(const engine::backward_plan& p, const std::string& name, const dnnl::memory& m, int64_t slice) {

@@ -118,7 +118,7 @@ void engine::run_steps(step_list& steps, dnnl::stream& s) {
     s.wait();
 }
 
-network::impl::impl(graph model, const shape_t& shape, const engine_options& opts)
+network::impl::impl(graph model, const shape_t& shape, const engine_options& opts, bool fuse_activations)
     : g(std::move(model)), options(opts), input_shape(shape) {
     if (options.threads < 0)
         throw input_error(fmt::format("engine_options.threads is {}: give a positive number of threads, or 0 for the default",
@@ -146,7 +146,11 @@ network::impl::impl(graph model, const shape_t& shape, const engine_options& opt
     acts[input_name] = {shape, dnnl::memory(engine::plain_desc(shape), eng)};
     tensor_names.push_back(input_name);
     engine::forward_builder fb(g, eng, acts, forward_steps);
-    if (options.fuse) fb.enable_fusion(kept_under_fusion(), options.check != finite_check::all);
+    // Under the full check a fused activation's input is proved finite by a bound instead of being
+    // scanned (magnitude_bound); Winograd's transforms would loosen the bound, so not with them.
+    const bool full_check = options.check == finite_check::all;
+    activations_fused = options.fuse && fuse_activations && !(full_check && options.winograd);
+    if (options.fuse) fb.enable_fusion(kept_under_fusion(), activations_fused, full_check);
     fb.allow_winograd(options.winograd);
     const passes::shape_lookup shape_of_activation = [this](const std::string& name) -> const shape_t* {
         auto it = acts.find(name);
@@ -201,6 +205,7 @@ network::impl::impl(graph model, const shape_t& shape, const engine_options& opt
     }
     g.nodes = std::move(compiled);
     fused_away = fb.absorbed_tensors();
+    bounds = fb.bounds();
     if (g.outputs.empty()) throw model_error(fmt::format("{}: the graph has no output", g.source));
     for (const auto& out : g.outputs)
         if (!acts.count(out.name)) throw model_error(fmt::format("{}: graph output '{}' is never computed", g.source, out.name));

@@ -59,10 +59,15 @@ struct network::impl {
     bool forward_done = false;
     size_t folded_nodes = 0; ///< nodes evaluated at compile time (see constant_folding.hpp)
     std::set<std::string> fused_away; ///< tensors fusion does not store (engine_options::fuse)
+    /// Under finite_check::all, what proves each fused-away tensor before an applied activation
+    /// finite from the stored ones (see check_forward).
+    std::vector<engine::magnitude_bound> bounds;
+    bool activations_fused = false; ///< fusion may have applied activations (recheck_unfused then helps)
     int threads = 1; ///< options.threads resolved (see default_threads())
 
-    /// Compiles the forward plan for `shape` (network.cpp).
-    impl(graph model, const shape_t& shape, const engine_options& opts);
+    /// Compiles the forward plan for `shape` (network.cpp). `fuse_activations`: whether fusion
+    /// (opts.fuse) may apply activations too; check_forward's second look turns it off.
+    impl(graph model, const shape_t& shape, const engine_options& opts, bool fuse_activations = true);
 
     /// The plan for (target tensor, wrt, stacked requests), built on first use (backward.cpp).
     engine::backward_plan& plan_for(const std::string& from, const std::string& wrt, int64_t stack);
@@ -74,6 +79,12 @@ struct network::impl {
     /// engine_options::check). The normal case reads the outputs (`outputs`) or every activation's
     /// buffer (`all`); only a hit searches the tensors in topological order, in C order.
     void check_forward(const std::vector<tensor>& outs);
+
+    /// check_forward's second look when an activation was fused under finite_check::all and the
+    /// check cannot prove the tensor before it finite: the same pass on a copy of the network with
+    /// every activation stored, whose own check reports the first tensor that is not finite (as an
+    /// unfused network would have); nothing when every value turns out finite.
+    void recheck_unfused();
 
     /// Slice `slice` of a stacked signal of `name` (K = plan.stack slices), in C order.
     std::vector<float> signal_slice(const engine::backward_plan& p, const std::string& name, const dnnl::memory& m, int64_t slice);

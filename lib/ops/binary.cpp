@@ -12,6 +12,8 @@
 #include "ops/fusion.hpp"
 #include "ops/op.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <deque>
 
 namespace deepinside::ops {
@@ -123,10 +125,15 @@ public:
         // signal, Mul and Div read their operands.
         dnnl::primitive_attr attr;
         dnnl::post_ops activation;
+        // Under the full NaN check only a sum or difference is fused: |a ± b| <= max|a| + max|b|
+        // bounds the tensor no longer stored (a product or quotient has no such bound worth having).
+        const bool bounded = alg_ == dnnl::algorithm::binary_add || alg_ == dnnl::algorithm::binary_sub;
         if (const node* next = fb.sole_consumer(node_.outputs[0]);
-            next && fb.fuses_activations() && append_activation(*next, fb.model(), activation)) {
+            next && fb.fuses_activations() && (bounded || !fb.needs_bounds()) &&
+            append_activation(*next, fb.model(), activation)) {
             attr.set_post_ops(activation);
             fb.absorb(node_.outputs[0]);
+            if (fb.needs_bounds()) fb.bound(sum_bound(fb));
         }
         dnnl::binary::primitive_desc pd(desc, attr, fb.eng());
         dnnl::memory dst = fb.allocate(pd.dst_desc());
@@ -161,6 +168,17 @@ public:
     }
 
 private:
+    /// |a ± b| <= max|a| + max|b|: the activation operands' largest magnitudes, found by the check,
+    /// plus a constant operand's largest one (infinite when one of its values is not finite).
+    engine::magnitude_bound sum_bound(const engine::forward_builder& fb) const {
+        engine::magnitude_bound b{node_.outputs[0], {}, 1.0, 0.0};
+        for (size_t k = 0; k < 2; ++k)
+            if (!fb.is_constant(node_.inputs[k])) b.inputs.push_back(node_.inputs[k]);
+        for (const std::vector<float>* c : {&const_first_, &second_const_})
+            for (float v : *c) b.offset = std::max(b.offset, std::isfinite(v) ? std::fabs(double(v)) : HUGE_VAL);
+        return b;
+    }
+
     /// The constant second operand for a primitive whose first operand is stored as `like`: a
     /// per-channel constant ([1, C, 1, 1]) in `like`'s own layout, so that oneDNN's jit kernel runs
     /// (a plain one against a blocked activation falls back to its reference kernel); else plain.

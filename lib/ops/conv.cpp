@@ -4,6 +4,7 @@
 #include "ops/op.hpp"
 #include "ops/window.hpp"
 
+#include <cmath>
 #include <optional>
 
 namespace deepinside::ops {
@@ -143,7 +144,25 @@ private:
             out = next->outputs.at(0);
             next = fb.sole_consumer(out);
         }
-        if (next && fb.fuses_activations() && append_activation(*next, fb.model(), post_ops_)) fb.absorb(out);
+        if (next && fb.fuses_activations() && append_activation(*next, fb.model(), post_ops_)) {
+            fb.absorb(out);
+            if (fb.needs_bounds()) fb.bound(output_bound(out, map ? weights_ : weights));
+        }
+    }
+
+    /// |out| <= (largest L1 norm of a filter) * max|input| + max|bias|, in double. A NaN or infinite
+    /// weight or bias makes the bound infinite, and the check then looks for the tensor itself.
+    engine::magnitude_bound output_bound(const std::string& out, const std::vector<float>& weights) const {
+        const auto magnitude = [](double v) { return std::isfinite(v) ? std::fabs(v) : HUGE_VAL; };
+        engine::magnitude_bound b{out, {node_.inputs[0]}, 0.0, 0.0};
+        const size_t per_filter = weights.size() / static_cast<size_t>(out_channels_);
+        for (size_t o = 0; o < static_cast<size_t>(out_channels_); ++o) {
+            double norm = 0;
+            for (size_t i = 0; i < per_filter; ++i) norm += magnitude(weights[o * per_filter + i]);
+            b.gain = std::max(b.gain, norm);
+        }
+        for (float v : bias_) b.offset = std::max(b.offset, magnitude(v));
+        return b;
     }
 
     dnnl::convolution_forward::primitive_desc forward_pd(const dnnl::engine& eng, int64_t batch) const {

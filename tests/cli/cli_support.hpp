@@ -34,6 +34,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cli_support {
@@ -139,7 +140,9 @@ struct library_side {
     di::tensor x;
     std::unique_ptr<di::network> net;
 
-    library_side(const std::string& model, const fs::path& image_path) : g(di::read_onnx(model)) {
+    /// `keep`: the tensors the command keeps readable (its --layer and --wrt).
+    library_side(const std::string& model, const fs::path& image_path, std::vector<std::string> keep = {})
+        : g(di::read_onnx(model)) {
         const di::image img = di::read_image(image_path.string());
         di::shape_t s = g.inputs.at(0).shape;
         BOOST_REQUIRE_EQUAL(s.size(), 4u);
@@ -148,9 +151,12 @@ struct library_side {
         if (s[2] < 0) s[2] = img.height;
         if (s[3] < 0) s[3] = img.width;
         x = di::image_to_tensor(img, s[1], s[2], s[3], di::preprocess_from_metadata(g.metadata, di::preprocess_options{}));
-        // As the command line compiles it: every tensor checked, so no activation fused away.
+        // As the command line compiles it: every tensor checked (each activation fused into its
+        // producer all the same, the tensor before it proved finite by a bound), what the command
+        // reads kept.
         di::engine_options o;
         o.check = di::finite_check::all;
+        o.keep = std::move(keep);
         net = std::make_unique<di::network>(g, x.shape, o);
         net->forward(x);
     }

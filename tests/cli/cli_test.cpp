@@ -178,7 +178,7 @@ BOOST_AUTO_TEST_CASE(layer_targets) {
     scratch s;
     const fs::path img = bundled_image();
     const std::string layer = "/conv2/Conv_output_0";
-    library_side lib(bundled_model(), img);
+    library_side lib(bundled_model(), img, {layer});
     // --unit 3,4 must not be the channel's largest unit, or "max" and "unit" would be one target.
     const di::tensor act = lib.net->read(layer);
     BOOST_TEST_REQUIRE(act.shape.size() == 4u);

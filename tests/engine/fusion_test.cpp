@@ -3,9 +3,11 @@
 // (forward 1e-5, backward 1e-4 relative L2, the tolerances of reference_models_test.cpp and for the
 // same reasons; folding rounds each weight once, ~6e-8 relative), with the reference taking its
 // ReLU and pooling decisions on the fused network's own forward state (stored_activations). Also:
-// what is fused away cannot be read and says how to keep it; what is kept is not fused; the full
-// NaN check keeps activations unfused, so that it still sees a NaN a ReLU would hide.
+// what is fused away cannot be read and says how to keep it; what is kept is not fused; under the
+// full NaN check what a fused ReLU would hide is still found.
 #include "support.hpp"
+
+#include <functional>
 
 using namespace engine_test;
 
@@ -171,18 +173,76 @@ BOOST_AUTO_TEST_CASE(kept_tensors_are_not_fused) {
     BOOST_CHECK_THROW(net.backward({at_layer}, "c1"), input_error);
 }
 
-BOOST_AUTO_TEST_CASE(the_full_check_keeps_activations) {
+namespace {
+
+/// The message of the numerical_error `run` throws ("" when it throws none).
+std::string numerical_error_of(const std::function<void()>& run) {
+    try {
+        run();
+    } catch (const numerical_error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+/// image [1, 1, 2, 2] -> Conv "c" (one 2x2 filter of `w`, bias `bias`) -> Relu "r" -> Flatten "scores".
+graph one_filter(const std::vector<double>& w, double bias) {
+    graph_builder b({1, 1, 2, 2}, 13, "image");
+    b.constant("w", {1, 1, 2, 2}, w);
+    b.constant("b", {1}, {bias});
+    b.add("Conv", {"image", "w", "b"}, "c", {{"kernel_shape", attr_ints({2, 2})}});
+    b.add("Relu", {"c"}, "r");
+    b.add("Flatten", {"r"}, "scores");
+    return b.finish("scores");
+}
+
+} // namespace
+
+// Under the full NaN check activations are fused too: the tensor before each is proved finite by a
+// bound from what is stored (a filter's L1 norm times its input's largest magnitude, plus the bias),
+// and where the bound cannot, the pass runs again with every activation stored. So a NaN weight, or
+// an overflow to -inf that the fused ReLU turns into 0, is reported exactly as an unfused network
+// reports it; and a bound that fails on finite values reports nothing.
+BOOST_AUTO_TEST_CASE(the_full_check_fuses_activations_and_finds_what_they_hide) {
     std::mt19937 rng(14);
     graph g = fusable(rng);
     const tensor x = random_tensor(rng, {2, 3, 12, 12});
     network net(g, x.shape, fused(finite_check::all));
-    net.forward(x);
-    BOOST_CHECK(readable(net, "n1")); // the ReLU's input is stored, to be checked
-    BOOST_CHECK(!readable(net, "c1")); // the batch norm is folded all the same
-    // A NaN weight whose ReLU would map it to 0 is found.
+    const tensor scores = net.forward(x).at(0);
+    BOOST_CHECK(!readable(net, "n1")); // the ReLU applied by the convolution
+    BOOST_CHECK(!readable(net, "c1")); // the batch norm folded
+    engine_options stored = fused(finite_check::all);
+    stored.fuse = false;
+    network plain(g, x.shape, stored);
+    BOOST_CHECK_LE(rel_l2(scores, plain.forward(x).at(0)), forward_tolerance);
+
+    // A NaN weight whose ReLU would map it to 0: the same message as the unfused network's.
     g.constants.at("w3").floats[0] = std::nanf("");
     network poisoned(g, x.shape, fused(finite_check::all));
-    BOOST_CHECK_THROW(poisoned.forward(x), numerical_error);
+    network poisoned_plain(g, x.shape, stored);
+    const std::string fused_message = numerical_error_of([&] { poisoned.forward(x); });
+    const std::string plain_message = numerical_error_of([&] { poisoned_plain.forward(x); });
+    BOOST_TEST(fused_message.find("'c3'") != std::string::npos, fused_message);
+    BOOST_TEST(fused_message == plain_message);
+
+    // -1e10 * 1e30 on every tap: "c" is -inf, which the fused ReLU turns into 0 (bound 4e40).
+    const graph overflow = one_filter({1e30, 1e30, 1e30, 1e30}, 0.0);
+    const tensor negative({1, 1, 2, 2}, {-1e10f, -1e10f, -1e10f, -1e10f});
+    network hidden(overflow, negative.shape, fused(finite_check::all));
+    const std::string message = numerical_error_of([&] { hidden.forward(negative); });
+    BOOST_TEST(message.find("'c'") != std::string::npos, message);
+    BOOST_TEST(message.find("-inf") != std::string::npos, message);
+    network outputs_only(overflow, negative.shape, fused(finite_check::outputs));
+    BOOST_TEST(numerical_error_of([&] { outputs_only.forward(negative); }).empty(), "the output scan cannot see it");
+
+    // 3e38 - 3e38 + 1 - 1: the bound (6e38) exceeds half the float range, every value is finite.
+    const graph cancelling = one_filter({3e38, -3e38, 1.0, -1.0}, 0.5);
+    const tensor ones({1, 1, 2, 2}, {1.0f, 1.0f, 1.0f, 1.0f});
+    network large(cancelling, ones.shape, fused(finite_check::all));
+    std::vector<tensor> out;
+    BOOST_TEST(numerical_error_of([&] { out = large.forward(ones); }).empty());
+    BOOST_TEST_REQUIRE(out.size() == 1u);
+    BOOST_TEST(out[0].data.at(0) == 0.5f);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
