@@ -13,8 +13,8 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <map>
 #include <set>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -30,6 +30,7 @@ struct piece {
     int64_t count;
     size_t buffer;
 };
+
 std::vector<piece> pieces_of(const std::vector<const dnnl::memory*>& memories) {
     constexpr int64_t chunk = 1 << 16;
     std::vector<piece> pieces;
@@ -39,16 +40,6 @@ std::vector<piece> pieces_of(const std::vector<const dnnl::memory*>& memories) {
         for (int64_t start = 0; start < count; start += chunk) pieces.push_back({values + start, std::min(chunk, count - start), b});
     }
     return pieces;
-}
-
-/// Whether any of these oneDNN memories holds a NaN or an infinity anywhere in its buffer (padding
-/// included: a hit is confirmed on the C-order values before anything is reported).
-bool any_non_finite(const std::vector<const dnnl::memory*>& memories) {
-    const std::vector<piece> pieces = pieces_of(memories);
-    bool found = false;
-#pragma omp parallel for schedule(static) reduction(|| : found) if (pieces.size() > 1)
-    for (size_t k = 0; k < pieces.size(); ++k) found = found || first_non_finite(pieces[k].values, pieces[k].count) >= 0;
-    return found;
 }
 
 /// The largest magnitude in each of these memories (padding included), infinity where one holds a
@@ -73,6 +64,12 @@ std::vector<float> largest_magnitudes(const std::vector<const dnnl::memory*>& me
     return result;
 }
 
+/// Whether any of these memories holds a NaN or an infinity (padding included: a hit is confirmed on
+/// the C-order values before anything is reported).
+bool any_non_finite(const std::vector<float>& largest) {
+    return std::any_of(largest.begin(), largest.end(), [](float m) { return std::isinf(m); });
+}
+
 } // namespace
 
 void network::impl::check_forward(const std::vector<tensor>& outs) {
@@ -83,20 +80,23 @@ void network::impl::check_forward(const std::vector<tensor>& outs) {
         std::vector<const dnnl::memory*> activations;
         for (const std::string& name : tensor_names) activations.push_back(&act(name).mem);
         const std::vector<float> largest = largest_magnitudes(activations);
-        std::map<std::string, double> largest_of;
-        for (size_t k = 0; k < largest.size(); ++k) {
-            suspect = suspect || std::isinf(largest[k]);
-            largest_of[tensor_names[k]] = largest[k];
-        }
+        suspect = any_non_finite(largest);
         // A tensor an applied activation hides is finite when its bound is: |v| <= FLT_MAX / 2
         // leaves room for every rounding of the sums behind it.
-        for (const engine::magnitude_bound& b : bounds) {
-            double inputs = 0;
-            for (const std::string& in : b.inputs) {
-                const auto it = largest_of.find(in); // (always scanned: a fused-away tensor has no other reader)
-                inputs += it == largest_of.end() ? HUGE_VAL : it->second;
+        if (!suspect && !bounds.empty()) {
+            std::unordered_map<std::string, double> largest_of;
+            for (size_t k = 0; k < largest.size(); ++k) largest_of.emplace(tensor_names[k], largest[k]);
+            for (const engine::magnitude_bound& b : bounds) {
+                double inputs = 0;
+                for (const std::string& in : b.inputs) {
+                    const auto it = largest_of.find(in); // (always scanned: a fused-away tensor has no other reader)
+                    inputs += it == largest_of.end() ? HUGE_VAL : it->second;
+                }
+                if (!(b.gain * inputs + b.offset <= double(std::numeric_limits<float>::max()) / 2)) {
+                    suspect = true;
+                    break;
+                }
             }
-            suspect = suspect || !(b.gain * inputs + b.offset <= double(std::numeric_limits<float>::max()) / 2);
         }
     }
     if (!suspect) return;
@@ -157,7 +157,7 @@ void network::impl::check_backward(const std::vector<backward_request>& requests
         for (const auto& [p, slice] : where)
             if (slice == 0)
                 for (const auto& sig : p->signals) signals.push_back(&sig.second);
-        suspect = suspect || any_non_finite(signals);
+        suspect = suspect || any_non_finite(largest_magnitudes(signals));
     }
     if (!suspect) return;
     for (size_t k = 0; k < requests.size(); ++k) {
