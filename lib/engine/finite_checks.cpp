@@ -42,6 +42,23 @@ std::vector<piece> pieces_of(const std::vector<const dnnl::memory*>& memories) {
     return pieces;
 }
 
+/// The largest bit pattern of |v| (sign cleared) over `count` floats. Sixteen independent running
+/// maxima: a single one (an `omp simd` max reduction) chained every step on the one before and ran
+/// at 13 GB/s against the 23 of a plain NaN scan (first_non_finite) on 100 MB here.
+uint32_t largest_magnitude_bits(const float* values, int64_t count) {
+    constexpr int lanes = 16;
+    uint32_t lane_max[lanes] = {};
+    int64_t i = 0;
+    for (; i + lanes <= count; i += lanes) {
+        uint32_t bits[lanes];
+        std::memcpy(bits, values + i, sizeof bits);
+        for (int j = 0; j < lanes; ++j) lane_max[j] = std::max(lane_max[j], bits[j] & 0x7fffffffu);
+    }
+    uint32_t m = *std::max_element(lane_max, lane_max + lanes);
+    for (; i < count; ++i) m = std::max(m, std::bit_cast<uint32_t>(values[i]) & 0x7fffffffu);
+    return m;
+}
+
 /// The largest magnitude in each of these memories (padding included), infinity where one holds a
 /// NaN or an infinity. The bit patterns of |v| (sign cleared) order as the magnitudes do, with
 /// infinity and every NaN above all finite values, so one vectorised integer max answers both.
@@ -49,13 +66,7 @@ std::vector<float> largest_magnitudes(const std::vector<const dnnl::memory*>& me
     const std::vector<piece> pieces = pieces_of(memories);
     std::vector<uint32_t> largest_bits(pieces.size());
 #pragma omp parallel for schedule(static) if (pieces.size() > 1)
-    for (size_t k = 0; k < pieces.size(); ++k) {
-        uint32_t m = 0;
-        const float* v = pieces[k].values;
-#pragma omp simd reduction(max : m)
-        for (int64_t i = 0; i < pieces[k].count; ++i) m = std::max(m, std::bit_cast<uint32_t>(v[i]) & 0x7fffffffu);
-        largest_bits[k] = m;
-    }
+    for (size_t k = 0; k < pieces.size(); ++k) largest_bits[k] = largest_magnitude_bits(pieces[k].values, pieces[k].count);
     std::vector<uint32_t> per_buffer(memories.size(), 0);
     for (size_t k = 0; k < pieces.size(); ++k) per_buffer[pieces[k].buffer] = std::max(per_buffer[pieces[k].buffer], largest_bits[k]);
     std::vector<float> result;
