@@ -56,7 +56,7 @@ dnnl::memory forward_builder::input_as(size_t i, const dnnl::memory::desc& want)
     auto key = std::make_pair(node_->inputs[i], layout_key(want));
     auto it = reordered_.find(key);
     if (it != reordered_.end()) return it->second;
-    dnnl::memory dst(want, eng_);
+    dnnl::memory dst = allocate(want);
     add_reorder(steps_, a.mem, dst, node_->name);
     reordered_.emplace(key, dst);
     return dst;
@@ -68,7 +68,7 @@ dnnl::memory forward_builder::constant_memory(const std::vector<float>& values, 
     if (element_count(shape) != static_cast<int64_t>(values.size()))
         throw model_error(fmt::format("{}: constant of {} values used as shape {}", node_->describe(), values.size(),
                                       to_string(shape)));
-    dnnl::memory m(plain_desc(shape), eng_);
+    dnnl::memory m = allocate(plain_desc(shape));
     if (!values.empty()) std::memcpy(m.get_data_handle(), values.data(), values.size() * sizeof(float));
     return m;
 }
@@ -76,10 +76,6 @@ dnnl::memory forward_builder::constant_memory(const std::vector<float>& values, 
 dnnl::memory forward_builder::constant_memory(const constant& c, const shape_t& shape) const {
     if (c.is_int) throw model_error(fmt::format("{}: an integer constant is used where floats are needed", node_->describe()));
     return constant_memory(c.floats, shape);
-}
-
-dnnl::memory forward_builder::convert_now(const dnnl::memory& src, const dnnl::memory::desc& want) const {
-    return reorder_now(eng_, src, want);
 }
 
 void forward_builder::define_output(size_t i, shape_t shape, dnnl::memory mem) {
@@ -127,7 +123,7 @@ dnnl::memory backward_builder::stacked(const dnnl::memory& m) {
     if (stack_ == 1) return m;
     auto it = stacked_.find(m.get_data_handle());
     if (it != stacked_.end()) return it->second;
-    dnnl::memory dst(scale_batch(m.get_desc(), stack_), eng_);
+    dnnl::memory dst = allocate(scale_batch(m.get_desc(), stack_));
     const size_t bytes = byte_size(m);
     const int64_t copies = stack_;
     dnnl::memory src = m;
@@ -161,7 +157,7 @@ dnnl::memory backward_builder::diff(const std::string& name) {
         for (auto& m : it->second) descs.push_back(m.get_desc());
         std::vector<float> scales(descs.size(), 1.0f);
         dnnl::sum::primitive_desc pd(diff_desc(name), scales, descs, eng_);
-        result = dnnl::memory(pd.dst_desc(), eng_);
+        result = allocate(pd.dst_desc());
         std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_DST, result}};
         for (size_t k = 0; k < it->second.size(); ++k) args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(k)] = it->second[k];
         steps_.push_back({dnnl::sum(pd), std::move(args), {}, "sum of signals at " + name});
@@ -174,7 +170,7 @@ dnnl::memory backward_builder::diff(const std::string& name) {
 dnnl::memory backward_builder::diff_as(const std::string& name, const dnnl::memory::desc& want) {
     dnnl::memory d = diff(name);
     if (d.get_desc() == want) return d;
-    dnnl::memory dst(want, eng_);
+    dnnl::memory dst = allocate(want);
     add_reorder(steps_, d, dst, node_ ? node_->name : name);
     return dst;
 }
@@ -196,7 +192,7 @@ void backward_builder::contribute(const std::string& name, const dnnl::memory& m
         dnnl::memory v(plain_desc(stacked_shape), eng_, m.get_data_handle());
         return contribute(name, v);
     }
-    dnnl::memory dst(canonical, eng_);
+    dnnl::memory dst = allocate(canonical);
     add_reorder(steps_, m, dst, node_ ? node_->name : name);
     contributions_[name].push_back(dst);
 }

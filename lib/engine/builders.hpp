@@ -48,8 +48,9 @@ struct magnitude_bound {
 
 class forward_builder {
 public:
-    forward_builder(const graph& g, const dnnl::engine& eng, std::map<std::string, activation>& acts, step_list& steps)
-        : g_(g), eng_(eng), acts_(acts), steps_(steps) {}
+    forward_builder(const graph& g, const dnnl::engine& eng, buffer_arena& arena, std::map<std::string, activation>& acts,
+                    step_list& steps)
+        : g_(g), eng_(eng), arena_(arena), acts_(acts), steps_(steps) {}
 
     const dnnl::engine& eng() const { return eng_; }
     const graph& model() const { return g_; }
@@ -68,9 +69,12 @@ public:
     /// A constant as a plain f32 memory of `shape` (same element count as the constant).
     dnnl::memory constant_memory(const constant& c, const shape_t& shape) const;
     dnnl::memory constant_memory(const std::vector<float>& values, const shape_t& shape) const;
-    dnnl::memory allocate(const dnnl::memory::desc& d) const { return dnnl::memory(d, eng_); }
+    /// A buffer of `d` that lives as long as the network (in its buffer_arena).
+    dnnl::memory allocate(const dnnl::memory::desc& d) const { return arena_.allocate(eng_, d); }
     /// Reorders a constant memory into `want` now (weights are converted once, at compile time).
-    dnnl::memory convert_now(const dnnl::memory& src, const dnnl::memory::desc& want) const;
+    dnnl::memory convert_now(const dnnl::memory& src, const dnnl::memory::desc& want) const {
+        return reorder_now(eng_, src, want, arena_);
+    }
 
     void define_output(size_t i, shape_t shape, dnnl::memory mem);
     void add(dnnl::primitive p, std::unordered_map<int, dnnl::memory> args);
@@ -103,6 +107,7 @@ public:
 private:
     const graph& g_;
     dnnl::engine eng_;
+    buffer_arena& arena_;
     std::map<std::string, activation>& acts_;
     step_list& steps_;
     const node* node_ = nullptr;
@@ -118,9 +123,9 @@ using rule_slices = std::vector<backward_rule>;
 
 class backward_builder {
 public:
-    backward_builder(const dnnl::engine& eng, const std::map<std::string, activation>& acts, int64_t stack,
+    backward_builder(const dnnl::engine& eng, buffer_arena& arena, const std::map<std::string, activation>& acts, int64_t stack,
                      const rule_slices& rules, step_list& steps, step_list& prologue)
-        : eng_(eng), acts_(acts), stack_(stack), rules_(rules), steps_(steps), prologue_(prologue) {}
+        : eng_(eng), arena_(arena), acts_(acts), stack_(stack), rules_(rules), steps_(steps), prologue_(prologue) {}
 
     const dnnl::engine& eng() const { return eng_; }
     int64_t stack() const { return stack_; }
@@ -152,13 +157,19 @@ public:
     /// them: the target first, then from the target back. For the non-finite search.
     const std::vector<std::pair<std::string, dnnl::memory>>& signals_in_order() const { return order_; }
 
-    dnnl::memory allocate(const dnnl::memory::desc& d) const { return dnnl::memory(d, eng_); }
+    /// A buffer of `d` that lives as long as the network (in its buffer_arena).
+    dnnl::memory allocate(const dnnl::memory::desc& d) const { return arena_.allocate(eng_, d); }
+    /// Reorders a constant memory into `want` now (the backward's weight layouts, once per plan).
+    dnnl::memory convert_now(const dnnl::memory& src, const dnnl::memory::desc& want) const {
+        return reorder_now(eng_, src, want, arena_);
+    }
     void add(dnnl::primitive p, std::unordered_map<int, dnnl::memory> args);
     void add_host(std::function<void()> fn);
     void set_wanted(std::map<std::string, bool> w) { wanted_ = std::move(w); }
 
 private:
     dnnl::engine eng_;
+    buffer_arena& arena_;
     const std::map<std::string, activation>& acts_;
     int64_t stack_;
     const rule_slices& rules_;

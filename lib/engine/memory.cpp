@@ -5,6 +5,11 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <sys/mman.h>
+
+#include <cstdint>
+#include <new>
+
 namespace deepinside::engine {
 
 dims to_dims(const shape_t& shape) {
@@ -44,9 +49,10 @@ size_t byte_size(const dnnl::memory& m) { return m.get_desc().get_size(); }
 } // namespace deepinside::engine
 
 namespace deepinside::engine {
-dnnl::memory reorder_now(const dnnl::engine& eng, const dnnl::memory& src, const dnnl::memory::desc& want) {
+dnnl::memory reorder_now(const dnnl::engine& eng, const dnnl::memory& src, const dnnl::memory::desc& want,
+                         buffer_arena& arena) {
     if (src.get_desc() == want) return src;
-    dnnl::memory dst(want, eng);
+    dnnl::memory dst = arena.allocate(eng, want);
     dnnl::stream s(eng);
     dnnl::memory from = src;
     dnnl::reorder(from, dst).execute(s, from, dst);
@@ -78,4 +84,43 @@ dnnl::memory per_channel(const dnnl::engine& eng, const dnnl::memory::desc& like
     }
     return src;
 }
+} // namespace deepinside::engine
+
+namespace deepinside::engine {
+namespace {
+constexpr size_t huge_page = size_t{2} << 20;
+size_t whole_huge_pages(size_t bytes) { return (bytes + huge_page - 1) / huge_page * huge_page; }
+} // namespace
+
+// The first block holds a small network whole; the pool doubles each next one, and a block's
+// untouched pages cost no memory.
+buffer_arena::buffer_arena() : pool_(size_t{16} << 20, &blocks_) {}
+
+dnnl::memory buffer_arena::allocate(const dnnl::engine& eng, const dnnl::memory::desc& d) {
+    const size_t bytes = d.get_size();
+#if defined(__SANITIZE_ADDRESS__)
+    // Under AddressSanitizer each buffer is its own heap block, so that a kernel or a host loop
+    // running past its end is caught there rather than landing in the next buffer of a block.
+    return dnnl::memory(d, eng);
+#endif
+    if (bytes == 0) return dnnl::memory(d, eng);
+    return dnnl::memory(d, eng, pool_.allocate(bytes, 64)); // oneDNN's own alignment for CPU buffers
+}
+
+void* buffer_arena::huge_page_blocks::do_allocate(size_t bytes, size_t alignment) {
+    if (alignment > huge_page) throw std::bad_alloc();
+    const size_t size = whole_huge_pages(bytes);
+    // Mapped one huge page larger, then trimmed to a 2 MiB-aligned start: the kernel backs only
+    // aligned 2 MiB ranges with huge pages.
+    void* raw = mmap(nullptr, size + huge_page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) throw std::bad_alloc();
+    const auto start = reinterpret_cast<uintptr_t>(raw);
+    const uintptr_t aligned = (start + huge_page - 1) / huge_page * huge_page;
+    if (aligned > start) munmap(raw, aligned - start);
+    if (const size_t tail = start + huge_page - aligned; tail > 0) munmap(reinterpret_cast<void*>(aligned + size), tail);
+    madvise(reinterpret_cast<void*>(aligned), size, MADV_HUGEPAGE); // advice only: failing changes no result
+    return reinterpret_cast<void*>(aligned);
+}
+
+void buffer_arena::huge_page_blocks::do_deallocate(void* p, size_t bytes, size_t) { munmap(p, whole_huge_pages(bytes)); }
 } // namespace deepinside::engine

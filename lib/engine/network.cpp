@@ -143,9 +143,9 @@ network::impl::impl(graph model, const shape_t& shape, const engine_options& opt
     if (element_count(shape) == 0)
         throw unsupported_error(fmt::format("{}: input '{}' of shape {} is empty", g.source, in.name, to_string(shape)));
 
-    acts[input_name] = {shape, dnnl::memory(engine::plain_desc(shape), eng)};
+    acts[input_name] = {shape, buffers->allocate(eng, engine::plain_desc(shape))};
     tensor_names.push_back(input_name);
-    engine::forward_builder fb(g, eng, acts, forward_steps);
+    engine::forward_builder fb(g, eng, *buffers, acts, forward_steps);
     // Under the full check a fused activation's input is proved finite by a bound instead of being
     // scanned (magnitude_bound); Winograd's transforms would loosen the bound, so not with them.
     const bool full_check = options.check == finite_check::all;
@@ -216,7 +216,7 @@ network::impl::impl(graph model, const shape_t& shape, const engine_options& opt
         if (a.mem.get_desc() == plain) {
             outputs_plain.push_back(a.mem);
         } else {
-            outputs_plain.emplace_back(plain, eng);
+            outputs_plain.push_back(buffers->allocate(eng, plain));
             engine::add_reorder(forward_steps, a.mem, outputs_plain.back(), "output " + out.name);
         }
     }

@@ -43,6 +43,8 @@ void run_steps(step_list& steps, dnnl::stream& s);
 } // namespace engine
 
 struct network::impl {
+    /// Every buffer the plans use; declared first, so that it goes after every memory viewing it.
+    std::unique_ptr<engine::buffer_arena> buffers = std::make_unique<engine::buffer_arena>();
     graph g;
     engine_options options;
     dnnl::engine eng{dnnl::engine::kind::cpu, 0};

@@ -103,7 +103,7 @@ public:
             auto plain = make_pd(tag::abcd, dnnl::algorithm::convolution_direct);
             if (std::string(plain.impl_info_str()).rfind("ref", 0) != 0) pd = plain;
         }
-        dnnl::memory weights = engine::reorder_now(bb.eng(), weights_plain_, pd.weights_desc());
+        dnnl::memory weights = bb.convert_now(weights_plain_, pd.weights_desc());
         dnnl::memory diff_dst = bb.diff_as(node_.outputs[0], pd.diff_dst_desc());
         dnnl::memory diff_src = bb.allocate(pd.diff_src_desc());
         bb.add(dnnl::convolution_backward_data(pd),

@@ -62,7 +62,7 @@ public:
         const std::string& in = node_.inputs[0];
         if (!bb.wants_diff(in)) return;
         const auto pd = conv_pd(bb.eng(), src_dims_[0] * bb.stack());
-        dnnl::memory weights = engine::reorder_now(bb.eng(), weights_plain_, pd.weights_desc());
+        dnnl::memory weights = bb.convert_now(weights_plain_, pd.weights_desc());
         dnnl::memory diff_dst = bb.diff_as(node_.outputs[0], pd.src_desc());
         dnnl::memory diff_src = bb.allocate(pd.dst_desc());
         bb.add(dnnl::convolution_forward(pd), {{DNNL_ARG_SRC, diff_dst}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, diff_src}});
