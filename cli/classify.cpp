@@ -56,24 +56,22 @@ command add_classify(CLI::App& app) {
         std::string score_tensor;
         const auto work = [&] {
             graph g = read_onnx(o->model);
-            const auto labels = load_labels(o->labels, o->model, g);
-            const image_flags::resolved how = o->pre.resolve(g);
-            std::unique_ptr<network> net;
+            engine_options engine = engine_flags(threads, "refuse");
+            engine.winograd = o->winograd;
+            batch_network nets(g, engine);
+            const graph& header = nets.header();
+            const auto labels = load_labels(o->labels, o->model, header);
+            const image_flags::resolved how = o->pre.resolve(header);
             std::vector<tensor> inputs_fed;
             progress_bar progress("classify", int(paths.size()));
             const auto run = [&](const std::vector<fed_picture>& pending, size_t done) {
                 const tensor x = stack_inputs(pending);
-                if (!net || net->input_shape() != x.shape) {
-                    net.reset();
-                    engine_options engine = engine_flags(threads, "refuse");
-                    engine.winograd = o->winograd;
-                    net = std::make_unique<network>(g, x.shape, engine);
-                    require_label_count(labels, classes_per_image(net->shape_of(net->score_tensor())), o->labels,
-                                        o->model, g);
-                    score_tensor = net->score_tensor();
+                if (nets.forward(x)) {
+                    require_label_count(labels, classes_per_image(nets.net().shape_of(nets.net().score_tensor())),
+                                        o->labels, o->model, header);
+                    score_tensor = nets.net().score_tensor();
                 }
-                net->forward(x);
-                const tensor scores = net->read(net->score_tensor());
+                const tensor scores = nets.net().read(score_tensor);
                 const int64_t n = classes_per_image(scores.shape);
                 for (size_t b = 0; b < pending.size(); ++b) {
                     const float* row = scores.data.data() + int64_t(b) * n;
@@ -95,7 +93,7 @@ command add_classify(CLI::App& app) {
                 if (!o->save_input.empty()) inputs_fed.push_back(x);
                 progress.update(int(done + pending.size()));
             };
-            batch = for_each_batch(g, paths, how, o->batch, world, threads, run);
+            batch = for_each_batch(header, paths, how, o->batch, world, threads, run);
             if (!o->save_input.empty())
                 write_npy(o->save_input, concatenate_batches(inputs_fed, "--save-input " + o->save_input));
         };

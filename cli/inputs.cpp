@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <stdexcept>
 
 namespace deepinside::cli {
 
@@ -212,6 +213,50 @@ tensor stack_inputs(const std::vector<fed_picture>& pictures) {
     std::vector<tensor> inputs;
     for (const auto& p : pictures) inputs.push_back(p.x);
     return concatenate_batches(inputs, pictures.at(0).path);
+}
+
+tensor pad_batch(const tensor& x, int64_t batch) {
+    if (x.shape.empty() || x.shape[0] > batch)
+        throw std::logic_error(fmt::format("pad_batch: a batch of shape {} does not fit in {}", to_string(x.shape), batch));
+    shape_t padded = x.shape;
+    padded[0] = batch;
+    tensor t(padded); // zeros
+    std::copy(x.data.begin(), x.data.end(), t.data.begin());
+    return t;
+}
+
+namespace {
+graph without_weights(graph& g) {
+    std::map<std::string, constant> weights = std::move(g.constants);
+    g.constants.clear();
+    graph header = g;
+    g.constants = std::move(weights);
+    return header;
+}
+} // namespace
+
+batch_network::batch_network(graph& g, engine_options options)
+    : g_(g), header_(without_weights(g)), options_(std::move(options)) {
+    if (header_.inputs.empty()) throw model_error(fmt::format("{}: the graph has no input", header_.source));
+    const shape_t& declared = header_.inputs.front().shape;
+    one_network_ = !declared.empty() && std::all_of(declared.begin() + 1, declared.end(), [](int64_t d) { return d >= 0; });
+}
+
+bool batch_network::forward(const tensor& x) {
+    const shape_t* compiled = net_ ? &net_->input_shape() : nullptr;
+    const bool fits = compiled && compiled->size() == x.shape.size() && !x.shape.empty() &&
+                      std::equal(x.shape.begin() + 1, x.shape.end(), compiled->begin() + 1) && x.shape[0] <= (*compiled)[0];
+    if (!fits) {
+        if (one_network_ && net_)
+            throw std::logic_error(fmt::format("batch_network: a batch of shape {} after one of {}", to_string(x.shape),
+                                               to_string(*compiled)));
+        net_.reset(); // one compiled network at a time
+        net_ = one_network_ ? std::make_unique<network>(std::move(g_), x.shape, options_)
+                            : std::make_unique<network>(g_, x.shape, options_);
+    }
+    const int64_t batch = net_->input_shape()[0];
+    net_->forward(x.shape[0] == batch ? x : pad_batch(x, batch));
+    return !fits;
 }
 
 tensor concatenate_batches(const std::vector<tensor>& batches, const std::string& what) {

@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -70,6 +71,35 @@ int64_t for_each_batch(const graph& g, const std::vector<std::string>& paths, co
 
 /// The pictures' inputs (each [1, C, H, W], all of one shape) stacked into one [B, C, H, W] tensor.
 tensor stack_inputs(const std::vector<fed_picture>& pictures);
+
+/// `x` ([n, ...]) followed by zero images up to `batch` images (n <= batch).
+tensor pad_batch(const tensor& x, int64_t batch);
+
+/// The network a run's batches of pictures go through. Where every picture has the same input size
+/// (the model fixes its height and width), one network is compiled, for the first batch (the
+/// largest); a smaller last batch is padded with zero images (each image's results are its own,
+/// whatever fills the rest of the batch), and the graph moves into the network instead of being
+/// copied: ResNet-18's 47 MB of weights took a tenth of a second of page faults to copy. A model
+/// with an open height or width gets a network per input size, each compiled from the kept graph.
+class batch_network {
+public:
+    /// `g`: the run's graph; it is moved from when one network serves the run.
+    batch_network(graph& g, engine_options options);
+    /// The graph's inputs, outputs and metadata without its weights: what reading pictures and
+    /// labels needs (for_each_batch, load_labels), valid for the whole run.
+    const graph& header() const { return header_; }
+    /// Runs the forward pass of `x` ([n, C, H, W]), compiling a network first when none fits it.
+    /// Returns whether it compiled one. The network's batch may be larger than n (padding).
+    bool forward(const tensor& x);
+    network& net() { return *net_; }
+
+private:
+    graph& g_;
+    graph header_;
+    engine_options options_;
+    bool one_network_;
+    std::unique_ptr<network> net_;
+};
 
 /// Batches [B_i, C, H, W] of one image shape joined along the batch axis (--save-input); throws
 /// input_error naming `what` when their image shapes differ.

@@ -202,13 +202,15 @@ command add_saliency(CLI::App& app) {
         // This rank's share of the work; one process does all of it, and its exceptions leave as usual.
         const auto work = [&] {
             graph g = read_onnx(o->model);
-            const auto labels = load_labels(o->labels, o->model, g);
-            const image_flags::resolved how = o->pre.resolve(g);
             engine_options engine = engine_flags(threads, o->nonrelu);
             engine.winograd = o->winograd;
             // The tensors a request reads must not be fused away.
             if (!o->layer.empty()) engine.keep.push_back(o->layer);
             if (!o->wrt.empty()) engine.keep.push_back(o->wrt);
+            batch_network nets(g, engine);
+            const graph& header = nets.header();
+            const auto labels = load_labels(o->labels, o->model, header);
+            const image_flags::resolved how = o->pre.resolve(header);
 
             // The units of work: each picture (batched below), or the --input tensor as one batch.
             std::optional<output_names> names;
@@ -225,22 +227,17 @@ command add_saliency(CLI::App& app) {
                 names->refuse_overwriting(paths, endings);
             }
             std::vector<tensor> saved_inputs;
-            std::unique_ptr<network> net;
             std::string score_name;
             progress_bar progress("saliency", int(image_count));
 
             // Runs one batch: forward, the requests, and every image's files and JSON.
             auto run_batch = [&](const tensor& x, const std::vector<const fed_picture*>& pictures, size_t first_index) {
-                if (!net || net->input_shape() != x.shape) {
-                    net.reset(); // one compiled network at a time
-                    net = std::make_unique<network>(g, x.shape, engine);
-                    if (!layer)
-                        require_label_count(labels, classes_per_image(net->shape_of(net->score_tensor())), o->labels,
-                                            o->model, g);
-                }
+                if (nets.forward(x) && !layer)
+                    require_label_count(labels, classes_per_image(nets.net().shape_of(nets.net().score_tensor())),
+                                        o->labels, o->model, header);
+                network* net = &nets.net();
                 if (!o->save_input.empty()) saved_inputs.push_back(x);
-                net->forward(x);
-                const int64_t n = x.shape[0];
+                const int64_t n = x.shape[0]; // the images of this batch; the network may take more (padding)
                 score_name = o->probability ? net->probability_tensor() : net->score_tensor();
                 const tensor scores = net->read(net->score_tensor());
                 const int64_t class_count = classes_per_image(scores.shape);
@@ -459,7 +456,7 @@ command add_saliency(CLI::App& app) {
                 batch = x.shape.empty() ? 1 : x.shape[0];
                 run_batch(x, {}, 0);
             } else {
-                batch = for_each_batch(g, paths, how, o->batch, world, threads,
+                batch = for_each_batch(header, paths, how, o->batch, world, threads,
                                        [&](const std::vector<fed_picture>& pictures, size_t first) {
                                            std::vector<const fed_picture*> view;
                                            for (const auto& p : pictures) view.push_back(&p);

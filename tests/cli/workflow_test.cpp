@@ -205,19 +205,26 @@ BOOST_AUTO_TEST_CASE(folder_glob_and_list_name_the_same_images) {
                boost::test_tools::per_element());
 }
 
-// --batch 1, --batch 3 (batches of 3, 3 and 2) and the default (one batch of 8): the same top-1
-// classes and, within 1e-6, the same signal as the library computing each image alone.
+// --batch 1, --batch 3 (batches of 3, 3 and 2, the last padded to 3 with zero images) and the
+// default (one batch of 8): the same top-1 classes and, within 1e-6, the same signal as the library
+// computing each image alone; classify the same scores. Nothing of the padding is reported.
 BOOST_AUTO_TEST_CASE(batch_sizes_give_the_library_signal_of_each_image) {
     scratch s;
     const std::vector<fs::path> images = sorted_images();
     const std::string m = bundled_model();
     const std::vector<std::pair<std::string, int>> runs = {{"", 8}, {" --batch 1", 1}, {" --batch 3", 3}};
-    std::vector<json> docs;
+    std::vector<json> docs, classified;
     for (size_t k = 0; k < runs.size(); ++k) {
         const std::string dir = s.path("run" + std::to_string(k));
         ok("saliency " + m + " " + images_dir() + runs[k].first + " --out " + dir + "/ --json " + dir + ".json");
         docs.push_back(read_json(dir + ".json"));
         BOOST_TEST(docs.back().at("batch").get<int>() == runs[k].second, "'" << runs[k].first << "'");
+        BOOST_TEST(docs.back().at("images").size() == images.size());
+        BOOST_TEST(docs.back()["summary"]["maps"].get<size_t>() == images.size());
+        BOOST_TEST(files_in(dir).size() == 4 * images.size());
+        ok("classify " + m + " " + images_dir() + runs[k].first + " --json " + dir + ".classify.json");
+        classified.push_back(read_json(dir + ".classify.json"));
+        BOOST_TEST(classified.back().at("images").size() == images.size());
     }
     std::set<int64_t> classes_seen;
     for (size_t i = 0; i < images.size(); ++i) {
@@ -231,6 +238,9 @@ BOOST_AUTO_TEST_CASE(batch_sizes_give_the_library_signal_of_each_image) {
             for (size_t k = 0; k < runs.size(); ++k) {
                 BOOST_TEST_CONTEXT("run '" << runs[k].first << "'") {
                     BOOST_TEST(docs[k]["images"][i]["top"][0]["class"].get<int64_t>() == top1);
+                    BOOST_TEST(classified[k]["images"][i]["top"][0]["class"].get<int64_t>() == top1);
+                    BOOST_TEST(std::abs(classified[k]["images"][i]["top"][0]["score"].get<double>() - scores.data[size_t(top1)]) <=
+                               1e-5 * std::max(1.0, std::abs(double(scores.data[size_t(top1)]))));
                     BOOST_TEST(docs[k]["images"][i]["maps"][0]["target"]["class"].get<int64_t>() == top1);
                     files.push_back(di::read_npy(s.path("run" + std::to_string(k)) + "/" + images[i].stem().string() + ".grad.npy"));
                     BOOST_TEST(rel_l2(files.back(), expected) <= 1e-6);
