@@ -63,14 +63,14 @@ engine::backward_plan& network::impl::plan_for(const std::string& from, const st
     reorder_to_plain(from);
     const std::map<std::string, bool> wanted = tensors_between(g, acts, from, wrt);
 
-    engine::backward_builder bb(eng, *buffers, acts, stack, *p->rules, p->steps, p->prologue);
+    engine::backward_builder bb(eng, *p->buffers, acts, stack, *p->rules, p->steps, p->prologue);
     bb.set_wanted(wanted);
     const engine::activation& target = act(from);
-    p->seed_plain = buffers->allocate(eng, engine::scale_batch(engine::plain_desc(target.shape), stack));
+    p->seed_plain = p->buffers->allocate(eng, engine::scale_batch(engine::plain_desc(target.shape), stack));
     dnnl::memory::desc seed_md = engine::scale_batch(target.mem.get_desc(), stack);
     dnnl::memory seed = p->seed_plain;
     if (!(seed_md == p->seed_plain.get_desc())) {
-        seed = buffers->allocate(eng, seed_md);
+        seed = p->buffers->allocate(eng, seed_md);
         engine::add_reorder(p->steps, p->seed_plain, seed, "target");
     }
     bb.seed(from, seed);
@@ -94,7 +94,7 @@ engine::backward_plan& network::impl::plan_for(const std::string& from, const st
     if (r.get_desc() == result_md) {
         p->result_plain = r;
     } else {
-        p->result_plain = buffers->allocate(eng, result_md);
+        p->result_plain = p->buffers->allocate(eng, result_md);
         engine::add_reorder(p->steps, r, p->result_plain, "signal at " + wrt);
     }
     plans.push_back(std::move(p));

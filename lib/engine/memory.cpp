@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <new>
@@ -89,12 +90,15 @@ dnnl::memory per_channel(const dnnl::engine& eng, const dnnl::memory::desc& like
 namespace deepinside::engine {
 namespace {
 constexpr size_t huge_page = size_t{2} << 20;
+/// Blocks from this size on are advised as huge pages: the last huge page a block's buffers reach
+/// into is then backed whole, at most a quarter more than the block's buffers need.
+constexpr size_t huge_block = size_t{8} << 20;
 size_t whole_huge_pages(size_t bytes) { return (bytes + huge_page - 1) / huge_page * huge_page; }
 } // namespace
 
-// The first block holds a small network whole; the pool doubles each next one, and a block's
-// untouched pages cost no memory.
-buffer_arena::buffer_arena() : pool_(size_t{16} << 20, &blocks_) {}
+// A small network's buffers fit in the first 1 MiB block (plain pages); the pool doubles each next
+// block, and a block's untouched pages cost no memory.
+buffer_arena::buffer_arena() : pool_(size_t{1} << 20, &blocks_) {}
 
 dnnl::memory buffer_arena::allocate(const dnnl::engine& eng, const dnnl::memory::desc& d) {
     const size_t bytes = d.get_size();
@@ -108,7 +112,12 @@ dnnl::memory buffer_arena::allocate(const dnnl::engine& eng, const dnnl::memory:
 }
 
 void* buffer_arena::huge_page_blocks::do_allocate(size_t bytes, size_t alignment) {
-    if (alignment > huge_page) throw std::bad_alloc();
+    if (alignment > size_t(sysconf(_SC_PAGESIZE))) throw std::bad_alloc();
+    if (bytes < huge_block) {
+        void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) throw std::bad_alloc();
+        return p;
+    }
     const size_t size = whole_huge_pages(bytes);
     // Mapped one huge page larger, then trimmed to a 2 MiB-aligned start: the kernel backs only
     // aligned 2 MiB ranges with huge pages.
@@ -122,5 +131,8 @@ void* buffer_arena::huge_page_blocks::do_allocate(size_t bytes, size_t alignment
     return reinterpret_cast<void*>(aligned);
 }
 
-void buffer_arena::huge_page_blocks::do_deallocate(void* p, size_t bytes, size_t) { munmap(p, whole_huge_pages(bytes)); }
+void buffer_arena::huge_page_blocks::do_deallocate(void* p, size_t bytes, size_t) {
+    munmap(p, bytes < huge_block ? bytes : whole_huge_pages(bytes));
+}
+
 } // namespace deepinside::engine

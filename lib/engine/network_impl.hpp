@@ -25,6 +25,9 @@ namespace engine {
 
 /// One backward plan: everything between a target tensor and the tensor the signal is read at.
 struct backward_plan {
+    /// The plan's own buffers (declared first: it goes after every memory viewing it), so that
+    /// network::release_backward_plans() gives them back.
+    std::unique_ptr<buffer_arena> buffers = std::make_unique<buffer_arena>();
     std::string from, wrt;
     int64_t stack = 1;
     std::unique_ptr<rule_slices> rules = std::make_unique<rule_slices>();
@@ -43,7 +46,8 @@ void run_steps(step_list& steps, dnnl::stream& s);
 } // namespace engine
 
 struct network::impl {
-    /// Every buffer the plans use; declared first, so that it goes after every memory viewing it.
+    /// The forward plan's buffers (each backward plan has its own); declared first, so that it goes
+    /// after every memory viewing it.
     std::unique_ptr<engine::buffer_arena> buffers = std::make_unique<engine::buffer_arena>();
     graph g;
     engine_options options;

@@ -42,7 +42,8 @@ BOOST_AUTO_TEST_SUITE(buffer_arena)
 BOOST_AUTO_TEST_CASE(buffers_are_distinct_aligned_and_keep_their_values) {
     const dnnl::engine eng(dnnl::engine::kind::cpu, 0);
     di::engine::buffer_arena arena;
-    // Small and large, the largest beyond the first 16 MiB block, and one of zero bytes.
+    // Small and large (beyond the first 1 MiB block, and beyond the 8 MiB from which blocks are huge
+    // pages), and one of zero bytes.
     const std::vector<int64_t> counts = {1, 1000, 3, 3 << 20, 17, 6 << 20, 0, 5};
     std::vector<dnnl::memory> buffers;
     for (size_t k = 0; k < counts.size(); ++k) {
