@@ -1,4 +1,5 @@
 #include "engine/memory.hpp"
+#include "platform/pages.hpp"
 
 #include <deepinside/errors.hpp>
 
@@ -89,11 +90,11 @@ dnnl::memory per_channel(const dnnl::engine& eng, const dnnl::memory::desc& like
 
 namespace deepinside::engine {
 namespace {
-constexpr size_t huge_page = size_t{2} << 20;
+using platform::huge_page_bytes;
+using platform::whole_huge_pages;
 /// Blocks from this size on are advised as huge pages: the last huge page a block's buffers reach
 /// into is then backed whole, at most a quarter more than the block's buffers need.
-constexpr size_t huge_block = size_t{8} << 20;
-size_t whole_huge_pages(size_t bytes) { return (bytes + huge_page - 1) / huge_page * huge_page; }
+constexpr size_t huge_block = 4 * huge_page_bytes;
 } // namespace
 
 // A small network's buffers fit in the first 1 MiB block (plain pages); the pool doubles each next
@@ -121,13 +122,13 @@ void* buffer_arena::huge_page_blocks::do_allocate(size_t bytes, size_t alignment
     const size_t size = whole_huge_pages(bytes);
     // Mapped one huge page larger, then trimmed to a 2 MiB-aligned start: the kernel backs only
     // aligned 2 MiB ranges with huge pages.
-    void* raw = mmap(nullptr, size + huge_page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* raw = mmap(nullptr, size + huge_page_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) throw std::bad_alloc();
     const auto start = reinterpret_cast<uintptr_t>(raw);
-    const uintptr_t aligned = (start + huge_page - 1) / huge_page * huge_page;
+    const uintptr_t aligned = (start + huge_page_bytes - 1) / huge_page_bytes * huge_page_bytes;
     if (aligned > start) munmap(raw, aligned - start);
-    if (const size_t tail = start + huge_page - aligned; tail > 0) munmap(reinterpret_cast<void*>(aligned + size), tail);
-    madvise(reinterpret_cast<void*>(aligned), size, MADV_HUGEPAGE); // advice only: failing changes no result
+    if (const size_t tail = start + huge_page_bytes - aligned; tail > 0) munmap(reinterpret_cast<void*>(aligned + size), tail);
+    platform::advise_huge_pages(reinterpret_cast<void*>(aligned), size);
     return reinterpret_cast<void*>(aligned);
 }
 

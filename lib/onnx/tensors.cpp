@@ -2,13 +2,12 @@
 // Every size is checked against the bytes that actually hold the data before anything is allocated,
 // so a hostile shape cannot make us reserve memory the file does not back.
 #include "onnx/detail.hpp"
+#include "platform/pages.hpp"
 
 #include <deepinside/errors.hpp>
 
 #include <fmt/format.h>
 
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -215,16 +214,11 @@ std::vector<float> take_float_bytes(std::string& raw_data, size_t count) {
     // only its slice. So the process holds about one slice more than the protobuf, where a plain copy
     // held the tensor twice (VGG-16's first fully connected layer: 411 MB).
     constexpr size_t slice = (size_t(8) << 20) / sizeof(float);
-    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
     std::vector<float> values;
     values.reserve(count);
-    // The whole 2 MiB ranges of the reserved space as transparent huge pages (advice only; nothing
-    // changes where the kernel has them off): writing the slices then takes one page fault per
-    // 2 MiB instead of one per 4 KiB, which on a virtual machine costs a trap to the host each.
-    constexpr uintptr_t huge = uintptr_t(2) << 20;
-    const auto begin = reinterpret_cast<uintptr_t>(values.data()), end = begin + count * sizeof(float);
-    if (const uintptr_t lo = (begin + huge - 1) / huge * huge, hi = end / huge * huge; lo < hi)
-        madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+    // The reserved space as transparent huge pages: writing the slices then takes one page fault per
+    // 2 MiB instead of one per 4 KiB.
+    platform::advise_huge_pages(values.data(), count * sizeof(float));
     for (size_t start = 0; start < count; start += slice) {
         const size_t end = std::min(count, start + slice);
         values.resize(end);
@@ -233,10 +227,7 @@ std::vector<float> take_float_bytes(std::string& raw_data, size_t count) {
         } else {
             for (size_t i = start; i < end; ++i) values[i] = load_little_endian<float>(raw_data.data() + i * sizeof(float));
         }
-        const auto first = reinterpret_cast<uintptr_t>(raw_data.data() + start * sizeof(float));
-        const auto last = reinterpret_cast<uintptr_t>(raw_data.data() + end * sizeof(float));
-        const uintptr_t lo = (first + page - 1) / page * page, hi = last / page * page;
-        if (lo < hi) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED); // only advice: ignore failure
+        platform::release_pages(raw_data.data() + start * sizeof(float), (end - start) * sizeof(float));
     }
     std::string().swap(raw_data);
     return values;
