@@ -50,13 +50,15 @@ command add_info(CLI::App& app) {
             print("output    {} {}\n", out.name, to_string(out.shape));
             doc["outputs"].push_back({{"name", out.name}, {"shape", shape_json(out.shape)}});
         }
-        // Shapes come from compiling the network for the declared input (open dimensions as 1).
+        // Shapes come from compiling the network for the declared input (open dimensions as 1). The
+        // graph is moved into it (VGG-16's weights are 550 MB); should compiling fail, the model is
+        // read again for the layer table.
         std::unique_ptr<network> net;
         if (!g.inputs.empty()) {
             shape_t s = g.inputs.front().shape;
             for (auto& d : s) d = d < 0 ? 1 : d;
             try {
-                net = std::make_unique<network>(g, s);
+                net = std::make_unique<network>(std::move(g), s);
                 print("scores    {} (the class scores differentiated by default)\n", net->score_tensor());
                 doc["score_tensor"] = net->score_tensor();
                 doc["compiled_for"] = net->input_shape();
@@ -65,6 +67,7 @@ command add_info(CLI::App& app) {
             } catch (const error& e) {
                 print("shapes    unknown: {}\n", e.what());
                 doc["shapes_unknown"] = e.what();
+                g = read_onnx(*model);
             }
         }
         // The layers as the engine runs them: nodes computing on constants only (shape arithmetic,
@@ -102,9 +105,9 @@ command add_info(CLI::App& app) {
         print("\n{} layers, {} parameters\n", layers.nodes.size(), total);
         doc["parameters"] = total;
         doc["metadata"] = nlohmann::ordered_json::object();
-        if (!g.metadata.empty()) {
+        if (!layers.metadata.empty()) {
             print("\nmetadata\n");
-            for (const auto& [k, v] : g.metadata) {
+            for (const auto& [k, v] : layers.metadata) {
                 print("  {} = {}\n", k, v.size() > 80 ? v.substr(0, 77) + "..." : v);
                 doc["metadata"][k] = v;
             }

@@ -526,6 +526,29 @@ BOOST_AUTO_TEST_CASE(verify_a_unit_of_a_layer) {
     BOOST_TEST(j.at("gradient_check").at("ok").get<bool>());
 }
 
+// A model that reads but cannot be compiled for its declared input (the Gemm expects 4x4 images; the
+// input says 5x5): info still lists every layer with its parameters and the metadata, from the graph
+// as read, and says why the shapes are unknown. info moves the graph into the network it compiles,
+// so this is the path where the graph must come back.
+BOOST_AUTO_TEST_CASE(info_lists_layers_of_a_model_it_cannot_compile) {
+    scratch s;
+    onnx::ModelProto m = onnx_test::tiny_model();
+    m.mutable_graph()->mutable_input(0)->Clear();
+    onnx_test::set_tensor_type(m.mutable_graph()->mutable_input(0), "x", {-1, 1, 5, 5});
+    const result info = run("info " + s.file("misfit.onnx", onnx_test::serialize(m)) + " --json -");
+    BOOST_TEST_REQUIRE(info.status == 0, info.err);
+    BOOST_TEST(info.err.find("shapes    unknown: node 'fc' (Gemm") != std::string::npos, info.err);
+    const nlohmann::json j = nlohmann::json::parse(info.out);
+    BOOST_TEST(j.at("shapes_unknown").get<std::string>().find("inner dimensions differ") != std::string::npos);
+    BOOST_TEST(!j.contains("compiled_for"));
+    BOOST_TEST_REQUIRE(j.at("layers").size() == 4u); // Conv, Relu, Flatten, Gemm
+    BOOST_TEST(j["layers"][0].at("parameters").get<int>() == 2 * 9 + 2);
+    BOOST_TEST(j["layers"][3].at("parameters").get<int>() == 3 * 32 + 3);
+    BOOST_TEST(j["layers"][3].at("shape").is_null());
+    BOOST_TEST(j.at("parameters").get<int>() == 20 + 99);
+    BOOST_TEST(j.at("metadata").at("labels").get<std::string>() == "a,b,c");
+}
+
 // PyTorch's export quirks in one file: the Gemm bias an Identity of a deduplicated initializer named
 // with '::', the flatten of a dynamic batch spelled Shape → Gather → Unsqueeze → Concat → Reshape with
 // a Constant node holding [-1], and value_info declaring a batch of 128 for an intermediate. info,
