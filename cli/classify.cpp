@@ -93,7 +93,7 @@ command add_classify(CLI::App& app) {
                 if (!o->save_input.empty()) inputs_fed.push_back(x);
                 progress.update(int(done + pending.size()));
             };
-            batch = for_each_batch(header, paths, how, o->batch, world, threads, run);
+            batch = for_each_batch(header, paths, how, o->batch, 1, world, threads, run);
             if (!o->save_input.empty())
                 write_npy(o->save_input, concatenate_batches(inputs_fed, "--save-input " + o->save_input));
         };

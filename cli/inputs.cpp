@@ -159,7 +159,7 @@ fed_picture feed_picture(const graph& g, const std::string& path, const image_fl
     return p;
 }
 
-int64_t choose_batch(const graph& g, int64_t requested, int64_t elements_per_image) {
+int64_t choose_batch(const graph& g, int64_t requested, int64_t elements_per_image, int64_t stacked_per_image) {
     const int64_t fixed = g.inputs.empty() || g.inputs.front().shape.empty() ? -1 : g.inputs.front().shape[0];
     if (fixed > 0) {
         if (requested > 0 && requested != fixed)
@@ -171,13 +171,13 @@ int64_t choose_batch(const graph& g, int64_t requested, int64_t elements_per_ima
     }
     if (requested > 0) return requested;
     constexpr int64_t input_budget = 1 << 20; // floats: 4 MB of input per batch
-    return std::clamp<int64_t>(input_budget / std::max<int64_t>(elements_per_image, 1), 1, 64);
+    return std::clamp<int64_t>(input_budget / std::max<int64_t>(elements_per_image * std::max<int64_t>(stacked_per_image, 1), 1), 1, 64);
 }
 
 int64_t for_each_batch(const graph& g, const std::vector<std::string>& paths, const image_flags::resolved& how,
-                       int64_t requested_batch, const process_group& group, int threads,
+                       int64_t requested_batch, int64_t stacked_per_image, const process_group& group, int threads,
                        const std::function<void(const std::vector<fed_picture>&, size_t)>& run) {
-    const int64_t batch = choose_batch(g, requested_batch, feed_picture(g, paths.at(0), how).x.size());
+    const int64_t batch = choose_batch(g, requested_batch, feed_picture(g, paths.at(0), how).x.size(), stacked_per_image);
     const auto [first, last] = group.share(paths.size(), size_t(batch));
     std::vector<fed_picture> pending;
     size_t done = first;

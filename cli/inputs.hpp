@@ -52,21 +52,24 @@ struct fed_picture {
 /// Reads `path` and prepares it for `g`'s first input (which must be NCHW with a batch of 1 or open).
 fed_picture feed_picture(const graph& g, const std::string& path, const image_flags::resolved& how);
 
-/// The batch a run uses: `requested` when given (> 0), else a batch of about 4 MB of input (at most 64
-/// images; 64 at 28x28, 6 at 224x224x3): larger batches gain little speed and cost memory in
-/// every activation and its saved backward state. A model whose batch axis is fixed allows only
-/// that batch: asking for another throws input_error saying how to export a dynamic one.
-int64_t choose_batch(const graph& g, int64_t requested, int64_t elements_per_image);
+/// The batch a run uses: `requested` when given (> 0), else a batch of about 4 MB of input per pass
+/// (at most 64 images; 64 at 28x28, 6 at 224x224x3), counting each image `stacked_per_image` times:
+/// a saliency run's backward pass stacks one copy of the batch per (method, target) pair, so three
+/// methods on ResNet-18 get batches of 2, stacked to 6. Larger batches gain little speed and cost
+/// memory in every activation and signal (ResNet-18, three methods: batch 6 took 828 MB and no less
+/// time than batch 2's 416 MB). A model whose batch axis is fixed allows only that batch: asking for
+/// another throws input_error saying how to export a dynamic one.
+int64_t choose_batch(const graph& g, int64_t requested, int64_t elements_per_image, int64_t stacked_per_image = 1);
 
 /// Feeds this process's share of `paths` to `run(pictures, index of the first)` in batches, decoding a
 /// batch at a time (a folder of 50,000 photos is never held at once), its pictures on up to `threads`
 /// threads (for_each_index), handed on in order: a picture that cannot be read stops the run where a
 /// one-at-a-time run would, after the batches before it. The batch size is chosen from
-/// the first picture's input size (choose_batch, the same on every rank), the share is whole batches
+/// the first picture's input size and `stacked_per_image` (choose_batch, the same on every rank), the share is whole batches
 /// (process_group::share), and a picture of another input size (a model with open height and width)
 /// starts a new batch. Returns the batch size.
 int64_t for_each_batch(const graph& g, const std::vector<std::string>& paths, const image_flags::resolved& how,
-                       int64_t requested_batch, const process_group& group, int threads,
+                       int64_t requested_batch, int64_t stacked_per_image, const process_group& group, int threads,
                        const std::function<void(const std::vector<fed_picture>&, size_t)>& run);
 
 /// The pictures' inputs (each [1, C, H, W], all of one shape) stacked into one [B, C, H, W] tensor.

@@ -152,7 +152,9 @@ command add_saliency(CLI::App& app) {
         "--out", o->out,
         "One image: the files' prefix (default 'saliency'); several images, or a folder (existing or ending in '/'): "
         "the folder of FOLDER/<image stem>... (default 'saliency/')");
-    app.add_option("--batch", o->batch, "Images per forward/backward pass (default: about 4 MB of input, at most 64)")
+    app.add_option("--batch", o->batch,
+                   "Images per forward/backward pass (default: about 4 MB of input, counting each image once per "
+                   "(method, class) pair of the stacked backward pass; at most 64)")
         ->check(positive_integer("images", 65536));
     app.add_option("--json", o->json_out.path,
                    "Write a JSON summary (schema deepinside.saliency/1, see README) to FILE, or - for stdout");
@@ -456,7 +458,9 @@ command add_saliency(CLI::App& app) {
                 batch = x.shape.empty() ? 1 : x.shape[0];
                 run_batch(x, {}, 0);
             } else {
-                batch = for_each_batch(header, paths, how, o->batch, world, threads,
+                // The backward pass stacks the batch once per (method, target) pair.
+                const size_t pairs = rules.size() * (layer || classes.empty() ? 1 : classes.size());
+                batch = for_each_batch(header, paths, how, o->batch, int64_t(pairs), world, threads,
                                        [&](const std::vector<fed_picture>& pictures, size_t first) {
                                            std::vector<const fed_picture*> view;
                                            for (const auto& p : pictures) view.push_back(&p);

@@ -205,6 +205,43 @@ BOOST_AUTO_TEST_CASE(folder_glob_and_list_name_the_same_images) {
                boost::test_tools::per_element());
 }
 
+// The default batch counts each image once per (method, class) pair, since the backward pass stacks
+// the batch that many times: on the shapes model (3x96x96 = 27,648 values an image, a 2^20-value
+// budget) one map per image allows 37 images a pass (all 8 here), three methods and four classes
+// (12 pairs) 3. The same maps either way.
+BOOST_AUTO_TEST_CASE(default_batch_counts_the_stacked_backward_pass) {
+    scratch s;
+    const std::string m = source_dir() + "/models/shapes-convnet.onnx";
+    const std::string one = "saliency " + m + " " + images_dir() + " --no-overlay --method gradient --class 3";
+    const std::string twelve = "saliency " + m + " " + images_dir() + " --no-overlay --method gradient,deconvnet,guided --class 0,1,2,3";
+    ok(one + " --out " + s.path("one") + "/ --json " + s.path("one.json"));
+    ok(twelve + " --out " + s.path("twelve") + "/ --json " + s.path("twelve.json"));
+    ok(twelve + " --batch 8 --out " + s.path("twelve8") + "/");
+    BOOST_TEST(read_json(s.path("one.json")).at("batch").get<int>() == 8);
+    BOOST_TEST(read_json(s.path("twelve.json")).at("batch").get<int>() == 3);
+    for (const auto& image : sorted_images()) {
+        const std::string stem = image.stem().string();
+        for (const char* method : {"gradient", "deconvnet", "guided"}) {
+            const std::string file = "/" + stem + "." + method + ".3.grad.npy";
+            BOOST_TEST_CONTEXT(file) {
+                BOOST_REQUIRE(fs::exists(s.path("twelve") + file));
+                const auto a = di::read_npy(s.path("twelve") + file).data, b = di::read_npy(s.path("twelve8") + file).data;
+                BOOST_TEST_REQUIRE(a.size() == b.size());
+                // Batches of 3 and of 8 may sum in another order (float rounding, ~1e-7); an image's
+                // map taken from another image would differ by ~1.
+                double diff = 0, norm = 0;
+                for (size_t i = 0; i < a.size(); ++i) {
+                    diff += double(a[i] - b[i]) * double(a[i] - b[i]);
+                    norm += double(b[i]) * double(b[i]);
+                }
+                BOOST_TEST(norm > 0);
+                BOOST_TEST(std::sqrt(diff) <= 1e-4 * std::sqrt(norm));
+            }
+        }
+        BOOST_TEST(fs::exists(s.path("one") + "/" + stem + ".grad.npy"));
+    }
+}
+
 // --batch 1, --batch 3 (batches of 3, 3 and 2, the last padded to 3 with zero images) and the
 // default (one batch of 8): the same top-1 classes and, within 1e-6, the same signal as the library
 // computing each image alone; classify the same scores. Nothing of the padding is reported.
