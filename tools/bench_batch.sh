@@ -133,20 +133,26 @@ theirs() { # MODEL METHODS OUT BATCH: sets the array cmd to PyTorch's command
 
 # Warm-up (untimed): page cache of both programs, their libraries, the models and the images; and
 # our default batch for each model, from the JSON summary.
-declare -A default_batch
+# Our default batch depends on the methods (each image counts once per method in the stacked
+# backward pass): ours_batch[MODEL-grad] and ours_batch[MODEL-all]; default_batch[MODEL] is the
+# gradient's, at which PyTorch runs too.
+all=gradient,deconvnet,guided
+declare -A default_batch ours_batch
 for m in fashion resnet18; do
-  if [ $report_only = 0 ]; then
-    ours "$m" gradient "$work/out/warm-$m"
-    "${cmd[@]}" --json "$work/out/warm-$m.json" > "$work/out/warm-$m.log" 2>&1 \
-      || { echo "bench_batch: our warm-up run on $m failed:" >&2; cat "$work/out/warm-$m.log" >&2; exit 1; }
-  fi
-  default_batch[$m]=$($py -c 'import json, sys; print(json.load(open(sys.argv[1]))["batch"])' "$work/out/warm-$m.json")
+  for tag in grad all; do
+    if [ $report_only = 0 ]; then
+      ours "$m" "$([ $tag = grad ] && echo gradient || echo "$all")" "$work/out/warm-$m-$tag"
+      "${cmd[@]}" --json "$work/out/warm-$m-$tag.json" > "$work/out/warm-$m-$tag.log" 2>&1 \
+        || { echo "bench_batch: our warm-up run on $m failed:" >&2; cat "$work/out/warm-$m-$tag.log" >&2; exit 1; }
+    fi
+    ours_batch[$m-$tag]=$($py -c 'import json, sys; print(json.load(open(sys.argv[1]))["batch"])' "$work/out/warm-$m-$tag.json")
+  done
+  default_batch[$m]=${ours_batch[$m-grad]}
 done
 if [ $report_only = 0 ]; then
   theirs fashion gradient "$work/out/warm-pt" 64
   "${cmd[@]}" > /dev/null
 fi
-all=gradient,deconvnet,guided
 count_of() { [ "$1" = fashion ] && echo 256 || echo 64; }
 full_of() { count_of "$1"; }
 
@@ -208,7 +214,7 @@ row() { # MODEL TAG PT_BATCH NAME
   o=$(median_col "ours-$m-$tag" 1)
   t=$(median_col "pt-$m-$tag-$b" 1)
   r=$(ratio "$o" "$t")
-  table+="| $name | $(count_of "$m") | ${default_batch[$m]} / $b | $([ "$tag" = grad ] && echo gradient || echo "gradient, deconvnet, guided") |"
+  table+="| $name | $(count_of "$m") | ${ours_batch[$m-$tag]} / $b | $([ "$tag" = grad ] && echo gradient || echo "gradient, deconvnet, guided") |"
   table+=" $o ($(spread "ours-$m-$tag")) | $t ($(spread "pt-$m-$tag-$b")) | **$r** |"
   table+=" $(awk -v r="$r" 'BEGIN {print (r <= 0.5) ? "met" : "not met"}') | $(median_col "pt-$m-$tag-$b" 3) |"
   table+=" $(mb "$(median_col "ours-$m-$tag" 2)") | $(mb "$(median_col "pt-$m-$tag-$b" 2)") |"$'\n'
@@ -239,7 +245,6 @@ if [ $analysis = 1 ]; then
   for m in fashion resnet18; do
     b=${default_batch[$m]}
     n=$(count_of "$m")
-    batches=$(( (n + b - 1) / b ))
     t0=$(date +%s.%N); $bin info "$(model_of "$m")" > /dev/null; t1=$(date +%s.%N)
     load=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
     pre_of "$m"
@@ -251,10 +256,11 @@ if [ $analysis = 1 ]; then
       what=$([ $tag = grad ] && echo saliency || echo saliency-all)
       methods=$([ $tag = grad ] && echo gradient || echo "$all")
       echo "bench_batch: analysis: $m $what compute, fsync" >&2
-      ms=$($bin bench "$(model_of "$m")" --batch "$b" --what "$what" --iters 3 --warmup 1 --threads "$threads" \
+      bt=${ours_batch[$m-$tag]}
+      ms=$($bin bench "$(model_of "$m")" --batch "$bt" --what "$what" --iters 3 --warmup 1 --threads "$threads" \
            | awk '/^median/ {print $2}' || true)
       [ -n "$ms" ] || ms=0
-      compute=$(awk -v ms="$ms" -v k="$batches" 'BEGIN {printf "%.3f", ms * k / 1e3}')
+      compute=$(awk -v ms="$ms" -v k="$(( (n + bt - 1) / bt ))" 'BEGIN {printf "%.3f", ms * k / 1e3}')
       fs="–"
       if command -v strace > /dev/null; then
         rm -rf "$work/out/strace-$m"; sync
@@ -269,7 +275,7 @@ if [ $analysis = 1 ]; then
       whole=$(median_col "split-$m-$tag" 1)
       rest=$(awk -v w="$whole" -v l="$load" -v c="$cls" -v k="$compute" -v f="${fs%% *}" \
              'BEGIN {if (f == "–") f = 0; printf "%.2f", w - l - c - k - f}')
-      stages+="| $m | $methods | $whole | $load | $cls | $compute ($batches × $ms ms) | $fs | $rest |"$'\n'
+      stages+="| $m | $methods | $whole | $load | $cls | $compute ($(( (n + bt - 1) / bt )) × $ms ms) | $fs | $rest |"$'\n'
     done
   done
   analysis_md="## Where our time goes (one run each)
@@ -306,8 +312,9 @@ $table
   whole set as one batch; ResNet-18 with three methods runs only at whichever of our default and 64
   was faster for the gradient.
 - ours: \`deepinside saliency MODEL DIR --method M --out OUT/ --no-overlay --threads $threads\` (ResNet-18:
-  \`--preset imagenet\`), at its default batch (about 4 MB of input, at most 64); three methods are one
-  backward pass of the batch stacked three times.
+  \`--preset imagenet\`), at its default batch (about 4 MB of input, each image counted once per
+  method, at most 64; PyTorch runs at our gradient batch); three methods are one backward pass of the
+  batch stacked three times.
 - PyTorch: \`tools/bench_batch_pytorch.py run\`; three methods are three forward + backward passes with
   every ReLU swapped for the DeconvNet or guided rule (a custom autograd Function).
 - Same work: same output file names and maps on both sides:
