@@ -185,6 +185,9 @@ command add_saliency(CLI::App& app) {
         if (!o->classes.empty()) classes = parse_int_list(o->classes, "--class");
         std::optional<target> layer;
         if (!o->layer.empty()) layer = layer_target(o->layer, o->channel, o->unit, o->reduce);
+        // The (method, target) pairs of each image: its maps, and the copies of the batch that the
+        // backward pass stacks.
+        const size_t pairs = rules.size() * (layer || classes.empty() ? 1 : classes.size());
         const std::vector<std::string> paths = expand_image_arguments(o->images);
         std::FILE* text = o->json_out.text_stream();
         process_group world; // one process, or this rank of an mpirun
@@ -220,9 +223,8 @@ command add_saliency(CLI::App& app) {
                 names.emplace(o->out, paths, "saliency");
                 // The files each image gets: PREFIX.{grad.npy,npy,png,overlay.png} for one (method,
                 // target) pair, else PREFIX.METHOD.TARGET.*, and PREFIX.panel.png.
-                const size_t target_count = layer || classes.empty() ? 1 : classes.size();
                 std::vector<std::string> endings{".panel.png"};
-                if (rules.size() * target_count == 1)
+                if (pairs == 1)
                     endings.insert(endings.end(), {".grad.npy", ".npy", ".png", ".overlay.png"});
                 else
                     for (const auto r : rules) endings.push_back(fmt::format(".{}.", to_string(r)));
@@ -458,8 +460,6 @@ command add_saliency(CLI::App& app) {
                 batch = x.shape.empty() ? 1 : x.shape[0];
                 run_batch(x, {}, 0);
             } else {
-                // The backward pass stacks the batch once per (method, target) pair.
-                const size_t pairs = rules.size() * (layer || classes.empty() ? 1 : classes.size());
                 batch = for_each_batch(header, paths, how, o->batch, int64_t(pairs), world, threads,
                                        [&](const std::vector<fed_picture>& pictures, size_t first) {
                                            std::vector<const fed_picture*> view;

@@ -243,7 +243,6 @@ if [ $analysis = 1 ]; then
   stages="| model | methods | whole run s (one more run) | model load + parse s (\`info\`) | decode + compile + forward s (\`classify\` − load) | forward + backward s (\`bench\`, × batches) | files: fsync waits s (strace, count) | the rest s (map, PNG/npy encoding, writes) |"$'\n'
   stages+="| --- | --- | --- | --- | --- | --- | --- | --- |"$'\n'
   for m in fashion resnet18; do
-    b=${default_batch[$m]}
     n=$(count_of "$m")
     t0=$(date +%s.%N); $bin info "$(model_of "$m")" > /dev/null; t1=$(date +%s.%N)
     load=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
@@ -257,10 +256,11 @@ if [ $analysis = 1 ]; then
       methods=$([ $tag = grad ] && echo gradient || echo "$all")
       echo "bench_batch: analysis: $m $what compute, fsync" >&2
       bt=${ours_batch[$m-$tag]}
+      kt=$(( (n + bt - 1) / bt ))
       ms=$($bin bench "$(model_of "$m")" --batch "$bt" --what "$what" --iters 3 --warmup 1 --threads "$threads" \
            | awk '/^median/ {print $2}' || true)
       [ -n "$ms" ] || ms=0
-      compute=$(awk -v ms="$ms" -v k="$(( (n + bt - 1) / bt ))" 'BEGIN {printf "%.3f", ms * k / 1e3}')
+      compute=$(awk -v ms="$ms" -v k="$kt" 'BEGIN {printf "%.3f", ms * k / 1e3}')
       fs="–"
       if command -v strace > /dev/null; then
         rm -rf "$work/out/strace-$m"; sync
@@ -275,7 +275,7 @@ if [ $analysis = 1 ]; then
       whole=$(median_col "split-$m-$tag" 1)
       rest=$(awk -v w="$whole" -v l="$load" -v c="$cls" -v k="$compute" -v f="${fs%% *}" \
              'BEGIN {if (f == "–") f = 0; printf "%.2f", w - l - c - k - f}')
-      stages+="| $m | $methods | $whole | $load | $cls | $compute ($(( (n + bt - 1) / bt )) × $ms ms) | $fs | $rest |"$'\n'
+      stages+="| $m | $methods | $whole | $load | $cls | $compute ($kt × $ms ms) | $fs | $rest |"$'\n'
     done
   done
   analysis_md="## Where our time goes (one run each)

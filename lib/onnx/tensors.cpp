@@ -8,7 +8,6 @@
 
 #include <fmt/format.h>
 
-
 #include <algorithm>
 #include <bit>
 #include <cctype>
